@@ -1,0 +1,10 @@
+"""scratchrnn: SimpleRNN, LSTM and GRU written from scratch, with hand-written backpropagation through
+time, a finite-difference checker, and a Keras-shaped API."""
+
+from . import activations, cells, gradcheck, initializers, layers, losses
+from .backend import get_backend, set_backend
+from .rng import set_random_seed
+
+__version__ = "0.1.0"
+__all__ = ["activations", "cells", "gradcheck", "initializers", "layers", "losses",
+           "get_backend", "set_backend", "set_random_seed", "__version__"]

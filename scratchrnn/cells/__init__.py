@@ -1,0 +1,76 @@
+"""The math: each recurrent cell as plain, vectorised NumPy, forward and backward side by side.
+
+Every cell module (``simple_rnn``, ``lstm``, ``gru``) has the same two functions:
+
+``forward(x, initial_states, weights, **options) -> (outputs, final_states, cache)``
+    x (B, T, D) batch-major; initial_states a tuple of (B, H) arrays (SimpleRNN and GRU: (h0,),
+    LSTM: (h0, c0)); weights a tuple in Keras order (kernel, recurrent_kernel, bias), bias None when
+    the layer has no bias. outputs (B, T, H) are the hidden states in processing order (reversed
+    time when go_backwards, as Keras returns them); final_states is a tuple shaped like
+    initial_states.
+
+``backward(d_outputs, d_final_states, cache, ledger=False) -> Gradients``
+    d_outputs (B, T, H) or None; d_final_states a tuple like final_states (entries may be None).
+
+Shapes: B batch, T time, D input features, H hidden units, G = gates x H.
+Inside, the cells work time-major, (T, B, ...), so that step t is ``array[t]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Gradients(NamedTuple):
+    """What a cell's backward returns.
+
+    inputs          (B, T, D)     dLoss/dx, in the caller's time order
+    initial_states  tuple         dLoss/d(initial state), each (B, H)
+    weights         tuple         dLoss/dW in the order of the weights tuple, summed over time;
+                                  None where the weight is None (no bias)
+    ledger          dict or None  per-step contributions when asked for: for each weight name a
+                                  (T, *weight.shape) array whose sum over axis 0 is that weight's
+                                  gradient, and "hidden": (T, B, H), the total dLoss/dh_t; step
+                                  index in processing order
+    """
+
+    inputs: np.ndarray
+    initial_states: tuple
+    weights: tuple
+    ledger: dict | None
+
+
+def time_major(x: np.ndarray, go_backwards: bool) -> np.ndarray:
+    """(B, T, D) -> (T, B, D), reversed in time when go_backwards: the processing order."""
+    x_tm = np.swapaxes(x, 0, 1)  # (T, B, D)
+    return x_tm[::-1] if go_backwards else x_tm
+
+
+def batch_major(x_tm: np.ndarray, go_backwards: bool) -> np.ndarray:
+    """Undo ``time_major``: (T, B, D) in processing order -> (B, T, D) in the caller's order."""
+    if go_backwards:
+        x_tm = x_tm[::-1]
+    return np.ascontiguousarray(np.swapaxes(x_tm, 0, 1))  # (B, T, D)
+
+
+def upstream(d_outputs, d_final_state, like: np.ndarray):
+    """Upstream gradients as arrays: d_outputs time-major (T, B, H) and d_final_state (B, H).
+
+    ``like`` is the time-major hidden-state array (T, B, H) that fixes shape and dtype; a None
+    upstream gradient is zero.
+    """
+    d_hidden = np.zeros_like(like) if d_outputs is None else np.swapaxes(d_outputs, 0, 1)  # (T, B, H)
+    d_last = np.zeros_like(like[0]) if d_final_state is None else d_final_state  # (B, H)
+    return d_hidden, d_last
+
+
+def flat_steps(a_tm: np.ndarray) -> np.ndarray:
+    """(T, B, K) -> (T*B, K): all time steps as one matrix, for one GEMM over all steps."""
+    return a_tm.reshape(-1, a_tm.shape[-1])
+
+
+def step_contributions(inputs_tm: np.ndarray, d_preact_tm: np.ndarray) -> np.ndarray:
+    """Per-step weight gradient contributions, (T, K, G): inputs_t^T @ d_preact_t for every t."""
+    return np.einsum("tbk,tbg->tkg", inputs_tm, d_preact_tm)

@@ -1,0 +1,539 @@
+"""Layers: objects that own parameters, their gradients and (for stateful RNNs) the carried state.
+
+They never hold the math: recurrent layers call a cell's forward/backward (``cells/`` or the Numba
+``kernels/``, chosen by ``backend``), and the few lines of Dense/Activation/Embedding math sit beside
+their layer because they are one matrix product or one function.
+
+The layer contract:
+    layer.build(input_shape)              creates the weights (the first forward builds too)
+    y = layer.forward(x) / layer(x)       x batch-major (B, T, D) for recurrent layers
+    dx = layer.backward(dy)               after a forward; fills layer.gradients
+    layer.weights, layer.gradients        live arrays in Keras order (get_weights order)
+    layer.get_weights(), set_weights(ws)  copies in and out, Keras order and shapes
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+from . import activations, initializers
+from .backend import cell_module
+from .validation import check_array, check_choice, check_positive_int
+
+_name_counters: defaultdict = defaultdict(itertools.count)
+DTYPES = ("float32", "float64")
+
+
+def _snake_case(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+class Layer:
+    weight_names: tuple = ()
+
+    def __init__(self, *, name=None, dtype="float32", input_shape=None, batch_input_shape=None,
+                 input_dim=None, input_length=None, trainable=True, **unknown):
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword arguments {sorted(unknown)}")
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:
+            dtype_name = repr(dtype)
+        self.dtype = np.dtype(check_choice(dtype_name, "dtype", DTYPES))
+        base = _snake_case(type(self).__name__)
+        count = next(_name_counters[base])
+        self.name = name or (base if count == 0 else f"{base}_{count}")
+        if batch_input_shape is not None:
+            self.batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self.batch_input_shape = (None, *tuple(input_shape))
+        elif input_dim is not None:
+            self.batch_input_shape = (None, input_length, input_dim) if input_length else (None, input_dim)
+        else:
+            self.batch_input_shape = None
+        self.trainable = trainable
+        self.weights: list[np.ndarray] = []
+        self.gradients: list[np.ndarray] = []
+        self.built = False
+
+    # -- weights -------------------------------------------------------------------------------
+    def build(self, input_shape):
+        specs = self._weight_specs(tuple(input_shape))
+        self.weights = [np.array(init(shape), dtype=self.dtype, order="C") for init, shape in specs]
+        self.gradients = [np.zeros_like(w) for w in self.weights]
+        self.built = True
+
+    def _weight_specs(self, input_shape):
+        """[(initializer, shape), ...] in Keras order."""
+        return []
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        if not self.built:
+            raise ValueError(f"{self.name}: set_weights needs a built layer; call build(input_shape) first")
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            raise ValueError(f"weights: layer {self.name!r} expected {len(self.weights)} arrays "
+                             f"({', '.join(self.weight_names)}), got {len(weights)}")
+        for name, target, value in zip(self.weight_names, self.weights, weights):
+            value = check_array(value, f"weights[{name}]", dtype=self.dtype)
+            if value.shape != target.shape:
+                raise ValueError(f"weights[{name}]: layer {self.name!r} expected shape {target.shape}, "
+                                 f"got {value.shape}")
+        for target, value in zip(self.weights, weights):
+            target[...] = value  # in place: views into the weights (optimizer buffers) stay valid
+
+    def _store_gradients(self, gradients) -> None:
+        for target, value in zip(self.gradients, gradients):
+            target[...] = value
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self.weights))
+
+    # -- running -------------------------------------------------------------------------------
+    def __call__(self, x, **kwargs):
+        return self.forward(x, **kwargs)
+
+    def forward(self, x, **kwargs):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def reset_states(self, states=None) -> None:
+        """Stateless layers have nothing to reset."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "dtype": str(self.dtype)}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = list(self.batch_input_shape)
+        return config
+
+    def _prepare(self, x, name="x", min_rank=2) -> np.ndarray:
+        x = check_array(x, name, min_rank=min_rank, dtype=self.dtype)
+        if not self.built:
+            self.build(x.shape)
+        return x
+
+
+class _Recurrent(Layer):
+    """What SimpleRNN, LSTM and GRU share: weights in Keras shapes, states, the cell call."""
+
+    cell_name = ""
+    gates = 1
+    state_count = 1
+    weight_names = ("kernel", "recurrent_kernel", "bias")
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", return_sequences=False,
+                 return_state=False, go_backwards=False, stateful=False, backend=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int(units, "units")
+        activations.get(activation)
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._initializer_names = (kernel_initializer, recurrent_initializer, bias_initializer)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.backend = backend
+        self.states = None
+        self.initial_state_gradients: list[np.ndarray] = []
+        self.keep_ledger = False  # set True to keep the per-step gradient ledger in self.ledger
+        self.ledger = None
+        self._cache = None
+        if not self.use_bias:
+            self.weight_names = self.weight_names[:2]
+
+    def _weight_specs(self, input_shape):
+        gates = self.gates * self.units
+        specs = [(self.kernel_initializer, (input_shape[-1], gates)),
+                 (self.recurrent_initializer, (self.units, gates))]
+        if self.use_bias:
+            specs.append((self.bias_initializer, self._bias_shape()))
+        return specs
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _cell_options(self) -> dict:
+        return {"activation": self.activation, "go_backwards": self.go_backwards}
+
+    def _cell_weights(self):
+        kernel, recurrent_kernel = self.weights[:2]
+        return kernel, recurrent_kernel, self.weights[2] if self.use_bias else None
+
+    @property
+    def stateful_batch_size(self):
+        if self.batch_input_shape is not None and self.batch_input_shape[0] is not None:
+            return self.batch_input_shape[0]
+        return None if self.states is None else self.states[0].shape[0]
+
+    def _initial_states(self, batch, initial_state):
+        if initial_state is not None:
+            if not isinstance(initial_state, (list, tuple)):
+                initial_state = [initial_state]
+            if len(initial_state) != self.state_count:
+                raise ValueError(f"initial_state: {self.name!r} expected {self.state_count} arrays, "
+                                 f"got {len(initial_state)}")
+            states = [check_array(s, f"initial_state[{i}]", rank=2, dtype=self.dtype)
+                      for i, s in enumerate(initial_state)]
+            for i, s in enumerate(states):
+                if s.shape != (batch, self.units):
+                    raise ValueError(f"initial_state[{i}]: {self.name!r} expected shape "
+                                     f"{(batch, self.units)}, got {s.shape}")
+            return states
+        if self.stateful:
+            expected = self.stateful_batch_size
+            if expected is not None and batch != expected:
+                raise ValueError(f"x: stateful layer {self.name!r} expects batch size {expected}, got {batch}"
+                                 " (a stateful layer carries one state per batch row)")
+            if self.states is None:
+                self.reset_states_for(batch)
+            return self.states
+        return [np.zeros((batch, self.units), dtype=self.dtype) for _ in range(self.state_count)]
+
+    def reset_states_for(self, batch):
+        self.states = [np.zeros((batch, self.units), dtype=self.dtype) for _ in range(self.state_count)]
+
+    def reset_states(self, states=None) -> None:
+        """Zero the carried state of a stateful layer (or set it to ``states``)."""
+        if not self.stateful:
+            return
+        if states is not None:
+            self.states = None
+            self.states = self._initial_states(np.asarray(states[0]).shape[0], states)
+        elif self.states is not None:
+            for s in self.states:
+                s[...] = 0.0
+
+    def forward(self, x, initial_state=None):
+        x = self._prepare(x, min_rank=3)
+        if x.ndim != 3:
+            raise ValueError(f"x: {self.name!r} expected a 3-D array (batch, time, features), "
+                             f"got shape {x.shape}")
+        if x.shape[2] != self.weights[0].shape[0]:
+            raise ValueError(f"x: {self.name!r} was built for {self.weights[0].shape[0]} features, "
+                             f"got shape {x.shape}")
+        states = self._initial_states(x.shape[0], initial_state)
+        outputs, finals, self._cache = cell_module(self.cell_name, self.backend).forward(
+            x, tuple(states), self._cell_weights(), **self._cell_options())
+        if self.stateful and initial_state is None:
+            self.states = [f.copy() for f in finals]
+        y = outputs if self.return_sequences else finals[0].copy()
+        return [y, *finals] if self.return_state else y
+
+    def backward(self, dy):
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward needs a forward first")
+        if self.return_state:
+            d_output, *d_finals = dy
+        else:
+            d_output, d_finals = dy, [None] * self.state_count
+        d_finals = list(d_finals)
+        if self.return_sequences:
+            d_outputs = d_output
+        else:  # the output is the last hidden state, the first final state
+            d_outputs = None
+            d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
+        grads = cell_module(self.cell_name, self.backend).backward(
+            d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger)
+        self._store_gradients([g for g in grads.weights if g is not None])
+        self.initial_state_gradients = list(grads.initial_states)
+        self.ledger = grads.ledger
+        return grads.inputs
+
+    def compute_output_shape(self, input_shape):
+        batch, steps = input_shape[0], input_shape[1]
+        output = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [output] + [(batch, self.units)] * self.state_count
+        return output
+
+    def get_config(self):
+        kernel, recurrent, bias = self._initializer_names
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
+                      return_sequences=self.return_sequences, return_state=self.return_state,
+                      go_backwards=self.go_backwards, stateful=self.stateful)
+        for key, value in (("kernel_initializer", kernel), ("recurrent_initializer", recurrent),
+                           ("bias_initializer", bias)):
+            if isinstance(value, str):
+                config[key] = value
+        return config
+
+
+class SimpleRNN(_Recurrent):
+    """h_t = activation(x_t W + h_{t-1} U + b); the math is in cells/simple_rnn.py."""
+
+    cell_name = "simple_rnn"
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory, Keras gate order i, f, c, o; the math is in cells/lstm.py."""
+
+    cell_name = "lstm"
+    gates = 4
+    state_count = 2
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True,
+                 **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        activations.get(recurrent_activation)
+        self.recurrent_activation = recurrent_activation
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    def _weight_specs(self, input_shape):
+        specs = super()._weight_specs(input_shape)
+        if self.use_bias and self.unit_forget_bias:
+            specs[2] = (self._forget_gate_bias, specs[2][1])
+        return specs
+
+    def _forget_gate_bias(self, shape):
+        # Keras: the forget-gate block starts at one so that memory is kept early in training.
+        units = self.units
+        return np.concatenate([self.bias_initializer((units,)), np.ones(units),
+                               self.bias_initializer((2 * units,))])
+
+    def _cell_options(self):
+        return dict(super()._cell_options(), recurrent_activation=self.recurrent_activation)
+
+    def get_config(self):
+        return dict(super().get_config(), recurrent_activation=self.recurrent_activation,
+                    unit_forget_bias=self.unit_forget_bias)
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit, Keras gate order z, r, h; the math is in cells/gru.py."""
+
+    cell_name = "gru"
+    gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+                 **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        activations.get(recurrent_activation)
+        self.recurrent_activation = recurrent_activation
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _cell_options(self):
+        return dict(super()._cell_options(), recurrent_activation=self.recurrent_activation,
+                    reset_after=self.reset_after)
+
+    def get_config(self):
+        return dict(super().get_config(), recurrent_activation=self.recurrent_activation,
+                    reset_after=self.reset_after)
+
+
+def _activation_backward(name, z, a, dy):
+    """dLoss/dz from dLoss/da for the output activation ``name`` (softmax is not element-wise)."""
+    if name == "softmax":
+        return a * (dy - np.sum(dy * a, axis=-1, keepdims=True))
+    return dy * activations.get(name).derivative(z, a)
+
+
+def _activation_forward(name, z):
+    return activations.softmax(z) if name == "softmax" else activations.get(name).forward(z)
+
+
+def _check_activation(name):
+    if name != "softmax":
+        activations.get(name)
+    return name or "linear"
+
+
+class Dense(Layer):
+    """y = activation(x W + b) on the last axis, so it acts on every time step of a (B, T, D) input."""
+
+    weight_names = ("kernel", "bias")
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.units = check_positive_int(units, "units")
+        self.activation = _check_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._initializer_names = (kernel_initializer, bias_initializer)
+        if not self.use_bias:
+            self.weight_names = ("kernel",)
+
+    def _weight_specs(self, input_shape):
+        specs = [(self.kernel_initializer, (input_shape[-1], self.units))]
+        if self.use_bias:
+            specs.append((self.bias_initializer, (self.units,)))
+        return specs
+
+    @property
+    def output_activation(self):
+        return self.activation
+
+    def forward(self, x):
+        x = self._prepare(x)
+        if x.shape[-1] != self.weights[0].shape[0]:
+            raise ValueError(f"x: {self.name!r} was built for {self.weights[0].shape[0]} features, "
+                             f"got shape {x.shape}")
+        z = x @ self.weights[0]  # (..., units)
+        if self.use_bias:
+            z += self.weights[1]
+        a = _activation_forward(self.activation, z)
+        self._cache = (x, z, a)
+        return a
+
+    def backward(self, dy, through_activation=True):
+        x, z, a = self._cache
+        dz = _activation_backward(self.activation, z, a, dy) if through_activation else dy
+        flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+        grads = [flat_x.T @ flat_dz]  # (D, units), summed over batch and time in one GEMM
+        if self.use_bias:
+            grads.append(flat_dz.sum(axis=0))
+        self._store_gradients(grads)
+        return dz @ self.weights[0].T
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        config = dict(super().get_config(), units=self.units, activation=self.activation,
+                      use_bias=self.use_bias)
+        for key, value in zip(("kernel_initializer", "bias_initializer"), self._initializer_names):
+            if isinstance(value, str):
+                config[key] = value
+        return config
+
+
+class Activation(Layer):
+    """y = activation(x), element-wise or softmax over the last axis."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = _check_activation(activation)
+
+    @property
+    def output_activation(self):
+        return self.activation
+
+    def forward(self, x):
+        x = self._prepare(x, min_rank=1)
+        a = _activation_forward(self.activation, x)
+        self._cache = (x, a)
+        return a
+
+    def backward(self, dy, through_activation=True):
+        x, a = self._cache
+        return _activation_backward(self.activation, x, a, dy) if through_activation else dy
+
+    def get_config(self):
+        return dict(super().get_config(), activation=self.activation)
+
+
+class TimeDistributed(Layer):
+    """Applies ``layer`` to every time step: (B, T, ...) is run as (B*T, ...)."""
+
+    def __init__(self, layer, **kwargs):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer: expected a scratchrnn Layer, got {type(layer).__name__}")
+        kwargs.setdefault("dtype", str(layer.dtype))
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    weights = property(lambda self: self.layer.weights, lambda self, value: None)
+    gradients = property(lambda self: self.layer.gradients, lambda self, value: None)
+    weight_names = property(lambda self: self.layer.weight_names)
+    output_activation = property(lambda self: getattr(self.layer, "output_activation", None))
+
+    def build(self, input_shape):
+        self.layer.build((None, *input_shape[2:]))
+        self.built = True
+
+    def forward(self, x):
+        x = self._prepare(x, min_rank=3)
+        batch, steps = x.shape[:2]
+        y = self.layer.forward(x.reshape(batch * steps, *x.shape[2:]))
+        return y.reshape(batch, steps, *y.shape[1:])
+
+    def backward(self, dy, through_activation=True):
+        batch, steps = dy.shape[:2]
+        kwargs = {} if through_activation else {"through_activation": False}
+        dx = self.layer.backward(dy.reshape(batch * steps, *dy.shape[2:]), **kwargs)
+        return dx.reshape(batch, steps, *dx.shape[1:])
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape((None, *input_shape[2:]))
+        return (*input_shape[:2], *inner[1:])
+
+    def get_config(self):
+        return dict(super().get_config(), layer={"class_name": type(self.layer).__name__,
+                                                 "config": self.layer.get_config()})
+
+
+class Embedding(Layer):
+    """Looks up a learned vector per integer id: (B, T) ids -> (B, T, output_dim)."""
+
+    weight_names = ("embeddings",)
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="random_uniform", **kwargs):
+        self.input_dim = check_positive_int(input_dim, "input_dim")
+        self.output_dim = check_positive_int(output_dim, "output_dim")
+        super().__init__(**kwargs)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+
+    def _weight_specs(self, input_shape):
+        return [(self.embeddings_initializer, (self.input_dim, self.output_dim))]
+
+    def forward(self, x):
+        ids = np.asarray(x)
+        if not (np.issubdtype(ids.dtype, np.integer) or (
+                np.issubdtype(ids.dtype, np.floating) and np.all(ids == np.round(ids)))):
+            raise TypeError(f"x: {self.name!r} expected integer ids, got dtype {ids.dtype}")
+        ids = ids.astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
+            raise ValueError(f"x: {self.name!r} expected ids in [0, {self.input_dim}), "
+                             f"got {ids.min()}..{ids.max()}")
+        if not self.built:
+            self.build(ids.shape)
+        self._ids = ids
+        return self.weights[0][ids]  # (B, T, output_dim)
+
+    def backward(self, dy):
+        gradient = np.zeros_like(self.weights[0])
+        np.add.at(gradient, self._ids.reshape(-1), dy.reshape(-1, self.output_dim))  # repeated ids add up
+        self._store_gradients([gradient])
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def get_config(self):
+        return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim)
+
+
+LAYER_CLASSES = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Dense, Activation,
+                                                TimeDistributed, Embedding)}
+
+
+def from_config(class_name: str, config: dict) -> Layer:
+    """Rebuild a layer from ``{"class_name": ..., "config": layer.get_config()}`` (checkpoints)."""
+    if class_name not in LAYER_CLASSES:
+        raise ValueError(f"class_name: expected one of {sorted(LAYER_CLASSES)}, got {class_name!r}")
+    config = dict(config)
+    if class_name == "TimeDistributed":
+        inner = config.pop("layer")
+        return TimeDistributed(from_config(inner["class_name"], inner["config"]), **config)
+    return LAYER_CLASSES[class_name](**config)

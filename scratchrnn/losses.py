@@ -1,0 +1,121 @@
+"""Losses: value and gradient w.r.t. the predictions, as means over every sample and time step.
+
+With predictions p of shape (B, T, V) (or (B, V)) and N = B*T (or B):
+
+    categorical cross-entropy          L = -(1/N) sum_n sum_v y_nv log(clip(p_nv, 1e-7, 1 - 1e-7))
+    sparse categorical cross-entropy   the same with y given as class ids (B, T) or (B,)
+    mean squared error                 L = mean over all elements of (p - y)^2
+
+When a softmax produces p, the cross-entropies hand the model the gradient w.r.t. the logits z
+instead, dL/dz = (p - y) / N, which is exact where no clipping happened and never divides by a tiny p.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_array, check_targets
+
+EPSILON = 1e-7
+
+
+class Loss:
+    name = ""
+    fuses_softmax = False
+
+    def __call__(self, y_true, y_pred) -> float:
+        return self.value(y_true, y_pred)
+
+    def value(self, y_true, y_pred) -> float:
+        raise NotImplementedError
+
+    def gradient(self, y_true, y_pred) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> str:
+        return self.name
+
+
+def _samples(y_pred: np.ndarray) -> int:
+    return int(np.prod(y_pred.shape[:-1]))
+
+
+class CategoricalCrossentropy(Loss):
+    name = "categorical_crossentropy"
+    fuses_softmax = True
+
+    def value(self, y_true, y_pred):
+        y_pred = check_array(y_pred, "y_pred", min_rank=2)
+        y_true = check_targets(y_true, "y_true", like=y_pred)
+        clipped = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        return float(-np.sum(y_true * np.log(clipped)) / _samples(y_pred))
+
+    def gradient(self, y_true, y_pred):
+        clipped = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)
+        return (-y_true / clipped * inside / _samples(y_pred)).astype(y_pred.dtype)
+
+    def logits_gradient(self, y_true, probabilities):
+        return ((probabilities - y_true) / _samples(probabilities)).astype(probabilities.dtype)
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    name = "sparse_categorical_crossentropy"
+
+    @staticmethod
+    def _one_hot(y_true, y_pred):
+        ids = np.asarray(y_true)
+        if ids.shape == y_pred.shape[:-1] + (1,):
+            ids = ids[..., 0]
+        if ids.shape != y_pred.shape[:-1]:
+            raise ValueError(f"y_true: expected class ids of shape {y_pred.shape[:-1]}, got {ids.shape}")
+        if not np.issubdtype(ids.dtype, np.integer) and not np.all(ids == np.round(ids)):
+            raise TypeError(f"y_true: expected integer class ids, got dtype {ids.dtype}")
+        ids = ids.astype(np.int64)
+        classes = y_pred.shape[-1]
+        if ids.size and (ids.min() < 0 or ids.max() >= classes):
+            raise ValueError(f"y_true: expected class ids in [0, {classes}), got {ids.min()}..{ids.max()}")
+        return np.eye(classes, dtype=y_pred.dtype)[ids]
+
+    def value(self, y_true, y_pred):
+        y_pred = check_array(y_pred, "y_pred", min_rank=2)
+        return super().value(self._one_hot(y_true, y_pred), y_pred)
+
+    def gradient(self, y_true, y_pred):
+        return super().gradient(self._one_hot(y_true, y_pred), y_pred)
+
+    def logits_gradient(self, y_true, probabilities):
+        return super().logits_gradient(self._one_hot(y_true, probabilities), probabilities)
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def value(self, y_true, y_pred):
+        y_pred = check_array(y_pred, "y_pred")
+        y_true = check_targets(y_true, "y_true", like=y_pred)
+        return float(np.mean((y_pred - y_true) ** 2))
+
+    def gradient(self, y_true, y_pred):
+        return (2.0 * (y_pred - y_true) / y_pred.size).astype(y_pred.dtype)
+
+
+_LOSSES = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+
+categorical_crossentropy = CategoricalCrossentropy()
+sparse_categorical_crossentropy = SparseCategoricalCrossentropy()
+mean_squared_error = mse = MeanSquaredError()
+
+
+def get(loss) -> Loss:
+    """A Loss from a Keras name or a Loss object."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str) and loss in _LOSSES:
+        return _LOSSES[loss]()
+    raise ValueError(f"loss: expected one of {sorted(_LOSSES)} or a Loss object, got {loss!r}")
