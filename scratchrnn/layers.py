@@ -15,6 +15,7 @@ The layer contract:
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -28,11 +29,15 @@ DTYPES = ("float32", "float64")
 
 
 def _snake_case(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    """Keras's default layer names: SimpleRNN -> simple_rnn, LSTM -> lstm, TimeDistributed ->
+    time_distributed."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class Layer:
     weight_names: tuple = ()
+    min_input_rank = 2
 
     def __init__(self, *, name=None, dtype="float32", input_shape=None, batch_input_shape=None,
                  input_dim=None, input_length=None, trainable=True, **unknown):
@@ -100,7 +105,21 @@ class Layer:
         return self.forward(x, **kwargs)
 
     def forward(self, x, **kwargs):
+        """Check x at the public boundary (building the layer on first use), then ``call``."""
+        return self.call(self.check_input(x), **kwargs)
+
+    def call(self, x, **kwargs):
+        """The layer's computation on an input already checked by ``check_input``; a model calls
+        this after checking only its own input, so that nothing is re-checked batch after batch."""
         raise NotImplementedError
+
+    def check_input(self, x) -> np.ndarray:
+        """x as a finite float array of the layer's dtype and shape (it builds the layer on first use);
+        ValueError/TypeError naming what was expected otherwise."""
+        x = check_array(x, "x", min_rank=self.min_input_rank, dtype=self.dtype)
+        if not self.built:
+            self.build(x.shape)
+        return x
 
     def backward(self, dy):
         raise NotImplementedError
@@ -117,17 +136,16 @@ class Layer:
             config["batch_input_shape"] = list(self.batch_input_shape)
         return config
 
-    def _prepare(self, x, name="x", min_rank=2) -> np.ndarray:
-        x = check_array(x, name, min_rank=min_rank, dtype=self.dtype)
-        if not self.built:
-            self.build(x.shape)
-        return x
+    def _check_features(self, x, features: int) -> None:
+        if x.shape[-1] != features:
+            raise ValueError(f"x: {self.name!r} was built for {features} features, got shape {x.shape}")
 
 
 class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: weights in Keras shapes, states, the cell call."""
 
     cell_name = ""
+    min_input_rank = 3
     gates = 1
     state_count = 1
     weight_names = ("kernel", "recurrent_kernel", "bias")
@@ -219,14 +237,15 @@ class _Recurrent(Layer):
             for s in self.states:
                 s[...] = 0.0
 
-    def forward(self, x, initial_state=None):
-        x = self._prepare(x, min_rank=3)
+    def check_input(self, x):
+        x = super().check_input(x)
         if x.ndim != 3:
             raise ValueError(f"x: {self.name!r} expected a 3-D array (batch, time, features), "
                              f"got shape {x.shape}")
-        if x.shape[2] != self.weights[0].shape[0]:
-            raise ValueError(f"x: {self.name!r} was built for {self.weights[0].shape[0]} features, "
-                             f"got shape {x.shape}")
+        self._check_features(x, self.weights[0].shape[0])
+        return x
+
+    def call(self, x, initial_state=None):
         states = self._initial_states(x.shape[0], initial_state)
         outputs, finals, self._cache = cell_module(self.cell_name, self.backend).forward(
             x, tuple(states), self._cell_weights(), **self._cell_options())
@@ -234,6 +253,15 @@ class _Recurrent(Layer):
             self.states = [f.copy() for f in finals]
         y = outputs if self.return_sequences else finals[0].copy()
         return [y, *finals] if self.return_state else y
+
+    def run(self, x, states):
+        """Inference without bookkeeping: (outputs (B, T, H), final states) from explicit ``states``.
+
+        Nothing is cached for backward and a stateful layer's own state is left alone, so generation
+        can carry its state from call to call at a constant cost per step."""
+        outputs, finals, _ = cell_module(self.cell_name, self.backend).forward(
+            x, tuple(states), self._cell_weights(), **self._cell_options())
+        return outputs, finals
 
     def backward(self, dy):
         if self._cache is None:
@@ -384,11 +412,12 @@ class Dense(Layer):
     def output_activation(self):
         return self.activation
 
-    def forward(self, x):
-        x = self._prepare(x)
-        if x.shape[-1] != self.weights[0].shape[0]:
-            raise ValueError(f"x: {self.name!r} was built for {self.weights[0].shape[0]} features, "
-                             f"got shape {x.shape}")
+    def check_input(self, x):
+        x = super().check_input(x)
+        self._check_features(x, self.weights[0].shape[0])
+        return x
+
+    def call(self, x):
         z = x @ self.weights[0]  # (..., units)
         if self.use_bias:
             z += self.weights[1]
@@ -421,6 +450,8 @@ class Dense(Layer):
 class Activation(Layer):
     """y = activation(x), element-wise or softmax over the last axis."""
 
+    min_input_rank = 1
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = _check_activation(activation)
@@ -429,8 +460,7 @@ class Activation(Layer):
     def output_activation(self):
         return self.activation
 
-    def forward(self, x):
-        x = self._prepare(x, min_rank=1)
+    def call(self, x):
         a = _activation_forward(self.activation, x)
         self._cache = (x, a)
         return a
@@ -445,6 +475,8 @@ class Activation(Layer):
 
 class TimeDistributed(Layer):
     """Applies ``layer`` to every time step: (B, T, ...) is run as (B*T, ...)."""
+
+    min_input_rank = 3
 
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
@@ -462,10 +494,14 @@ class TimeDistributed(Layer):
         self.layer.build((None, *input_shape[2:]))
         self.built = True
 
-    def forward(self, x):
-        x = self._prepare(x, min_rank=3)
+    def check_input(self, x):
+        x = super().check_input(x)
+        self.layer.check_input(x.reshape(-1, *x.shape[2:]))
+        return x
+
+    def call(self, x):
         batch, steps = x.shape[:2]
-        y = self.layer.forward(x.reshape(batch * steps, *x.shape[2:]))
+        y = self.layer.call(x.reshape(batch * steps, *x.shape[2:]))
         return y.reshape(batch, steps, *y.shape[1:])
 
     def backward(self, dy, through_activation=True):
@@ -497,7 +533,7 @@ class Embedding(Layer):
     def _weight_specs(self, input_shape):
         return [(self.embeddings_initializer, (self.input_dim, self.output_dim))]
 
-    def forward(self, x):
+    def check_input(self, x):
         ids = np.asarray(x)
         if not (np.issubdtype(ids.dtype, np.integer) or (
                 np.issubdtype(ids.dtype, np.floating) and np.all(ids == np.round(ids)))):
@@ -508,6 +544,9 @@ class Embedding(Layer):
                              f"got {ids.min()}..{ids.max()}")
         if not self.built:
             self.build(ids.shape)
+        return ids
+
+    def call(self, ids):
         self._ids = ids
         return self.weights[0][ids]  # (B, T, output_dim)
 

@@ -24,9 +24,17 @@ class Loss:
     fuses_softmax = False
 
     def __call__(self, y_true, y_pred) -> float:
-        return self.value(y_true, y_pred)
+        """The loss, after checking both arrays (the public entry point)."""
+        y_pred = check_array(y_pred, "y_pred", min_rank=1)
+        if y_pred.dtype.kind != "f":
+            y_pred = y_pred.astype(np.float64)
+        return self.value(self._check_true(y_true, y_pred), y_pred)
+
+    def _check_true(self, y_true, y_pred):
+        return check_targets(y_true, "y_true", like=y_pred)
 
     def value(self, y_true, y_pred) -> float:
+        """The loss of checked arrays (the model checks its data once per fit, not per batch)."""
         raise NotImplementedError
 
     def gradient(self, y_true, y_pred) -> np.ndarray:
@@ -45,8 +53,6 @@ class CategoricalCrossentropy(Loss):
     fuses_softmax = True
 
     def value(self, y_true, y_pred):
-        y_pred = check_array(y_pred, "y_pred", min_rank=2)
-        y_true = check_targets(y_true, "y_true", like=y_pred)
         clipped = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
         return float(-np.sum(y_true * np.log(clipped)) / _samples(y_pred))
 
@@ -77,8 +83,10 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
             raise ValueError(f"y_true: expected class ids in [0, {classes}), got {ids.min()}..{ids.max()}")
         return np.eye(classes, dtype=y_pred.dtype)[ids]
 
+    def _check_true(self, y_true, y_pred):
+        return y_true  # checked by _one_hot
+
     def value(self, y_true, y_pred):
-        y_pred = check_array(y_pred, "y_pred", min_rank=2)
         return super().value(self._one_hot(y_true, y_pred), y_pred)
 
     def gradient(self, y_true, y_pred):
@@ -92,8 +100,6 @@ class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
     def value(self, y_true, y_pred):
-        y_pred = check_array(y_pred, "y_pred")
-        y_true = check_targets(y_true, "y_true", like=y_pred)
         return float(np.mean((y_pred - y_true) ** 2))
 
     def gradient(self, y_true, y_pred):

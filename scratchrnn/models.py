@@ -1,0 +1,390 @@
+"""Sequential: the Keras-shaped model that stacks layers, trains them and saves them.
+
+After it is built, the model keeps every weight of every layer as a view into one contiguous float
+buffer, and every gradient likewise, so the optimizer and gradient clipping work on one vector per
+step instead of looping over tensors (at batch 1 that loop would cost more than the arithmetic).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import layers as layers_module
+from . import losses, optimizers, rng, saving
+from .validation import check_array, check_positive_int
+
+_ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
+
+
+class Sequential:
+    def __init__(self, layers=None, name=None):
+        self.name = name or "sequential"
+        self.layers: list = []
+        self.built = False
+        self.optimizer = None
+        self.loss = None
+        self.metrics: list[str] = []
+        self.stop_training = False
+        self.stop_reason = None
+        self.history = None
+        self.epoch = 0  # completed epochs, carried by checkpoints for resuming
+        self.step = 0  # completed optimizer steps
+        self.vocabulary = None  # optional, saved with checkpoints of character models
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- building ------------------------------------------------------------------------------
+    def add(self, layer) -> None:
+        if not isinstance(layer, layers_module.Layer):
+            raise TypeError(f"layer: expected a scratchrnn layer, got {type(layer).__name__}")
+        if getattr(layer, "return_state", False):
+            raise ValueError(f"layer: {layer.name!r} has return_state=True, which a Sequential model "
+                             "cannot pass on; use the layer on its own")
+        if self.layers and layer.dtype != self.layers[0].dtype:
+            raise ValueError(f"layer: expected dtype {self.layers[0].dtype} like the model's first layer, "
+                             f"got {layer.dtype}")
+        self.layers.append(layer)
+        self.built = False
+
+    @property
+    def dtype(self):
+        return self.layers[0].dtype
+
+    def build(self, input_shape=None) -> None:
+        if not self.layers:
+            raise ValueError("model: expected at least one layer before building, got none")
+        shape = input_shape or self.layers[0].batch_input_shape
+        if shape is None:
+            raise ValueError("input_shape: expected it from the first layer (input_shape= or "
+                             "batch_input_shape=) or from build(input_shape), got neither")
+        self.build_input_shape = tuple(shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.output_shape = tuple(shape)
+        self._make_flat_buffers()
+        self.built = True
+
+    def _make_flat_buffers(self) -> None:
+        """Move every weight and gradient into one contiguous buffer each; layers keep views."""
+        sizes = [w.size for layer in self.layers for w in layer.weights]
+        self._flat_weights = np.empty(sum(sizes), dtype=self.dtype)
+        self._flat_gradients = np.zeros(sum(sizes), dtype=self.dtype)
+        self._segments = []
+        offset = 0
+        for layer in self.layers:
+            for i, weight in enumerate(layer.weights):
+                segment = slice(offset, offset + weight.size)
+                view = self._flat_weights[segment].reshape(weight.shape)
+                view[...] = weight
+                layer.weights[i] = view
+                layer.gradients[i] = self._flat_gradients[segment].reshape(weight.shape)
+                self._segments.append(segment)
+                offset += weight.size
+
+    # -- compiling -----------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **unused) -> None:
+        """Choose the optimizer, the loss and the metrics (``accuracy``); Keras's other compile
+        arguments are accepted and ignored only when None."""
+        extra = {k: v for k, v in unused.items() if v is not None}
+        if extra:
+            raise TypeError(f"compile: unsupported arguments {sorted(extra)}")
+        if loss is None:
+            raise ValueError("loss: expected a loss name or Loss object, got None")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        metrics = list(metrics or [])
+        for metric in metrics:
+            if metric not in _ACCURACY_NAMES:
+                raise ValueError(f"metrics: expected names from {list(_ACCURACY_NAMES)}, got {metric!r}")
+        self.metrics = metrics
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss is None:
+            raise RuntimeError(f"{what} needs a compiled model: call model.compile(optimizer, loss) first")
+
+    # -- the math of one batch -----------------------------------------------------------------
+    def _forward(self, x):
+        """The layers in turn on an input already checked by ``_check_data``."""
+        for layer in self.layers:
+            x = layer.call(x)
+        return x
+
+    def _fused_softmax(self) -> bool:
+        return self.loss.fuses_softmax and getattr(self.layers[-1], "output_activation", None) == "softmax"
+
+    def _backward(self, y, probabilities) -> None:
+        if self._fused_softmax():
+            gradient = self.layers[-1].backward(self.loss.logits_gradient(y, probabilities),
+                                                through_activation=False)
+        else:
+            gradient = self.layers[-1].backward(self.loss.gradient(y, probabilities))
+        for layer in reversed(self.layers[:-1]):
+            gradient = layer.backward(gradient)
+
+    def _metric_values(self, y, probabilities) -> dict:
+        values = {}
+        for metric in self.metrics:
+            predicted = probabilities.argmax(axis=-1)
+            truth = y.argmax(axis=-1) if y.shape == probabilities.shape else y.reshape(predicted.shape)
+            values[metric] = float(np.mean(predicted == truth))
+        return values
+
+    def _train_step(self, x, y) -> dict:
+        """One forward, backward and optimizer step on validated arrays; the logs of this batch.
+        Raises FloatingPointError, with the weights untouched, when the loss or gradient is not finite."""
+        probabilities = self._forward(x)
+        loss = self.loss.value(y, probabilities)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss}")
+        self._backward(y, probabilities)
+        try:
+            self.optimizer.apply(self._flat_weights, self._flat_gradients, self._segments)
+        except optimizers.NonFiniteGradientError as error:
+            raise FloatingPointError(f"the gradient norm is {self.optimizer.last_global_norm}") from error
+        self.step += 1
+        return {"loss": loss, **self._metric_values(y, probabilities)}
+
+    # -- data checks ---------------------------------------------------------------------------
+    def _check_data(self, x, y=None):
+        """x checked by the first layer (and the model built), once per call rather than per batch."""
+        if not self.layers:
+            raise ValueError("model: expected at least one layer, got none")
+        if not self.built:
+            first = self.layers[0].batch_input_shape
+            self.build(first if first is not None else (None, *np.shape(x)[1:]))
+        x = self.layers[0].check_input(x)
+        if y is not None:
+            y = np.asarray(y)
+            if y.dtype.kind not in "iu":
+                y = check_array(y, "y", dtype=self.dtype)
+            if len(y) != len(x):
+                raise ValueError(f"y: expected {len(x)} samples like x, got {len(y)}")
+            y = self._match_targets(x, y)
+        return x, y
+
+    def _match_targets(self, x, y):
+        """Targets shaped like the model's output; as in Keras, (N,) targets of a one-unit output
+        become (N, 1), and a sparse loss takes class ids with the class axis left out."""
+        expected = (len(x), *self.output_shape[1:])
+        if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
+            if y.ndim == len(expected) and y.shape[-1] == 1:
+                y = y[..., 0]
+            expected = expected[:-1]
+        elif y.ndim == len(expected) - 1 and expected[-1] == 1:
+            y = y[..., None]
+        if y.ndim != len(expected) or any(e not in (None, s) for e, s in zip(expected, y.shape)):
+            raise ValueError(f"y: expected shape {expected} to match the model's output, got {y.shape}")
+        return y
+
+    def _stateful_batch_size(self):
+        sizes = {layer.stateful_batch_size for layer in self.layers if getattr(layer, "stateful", False)}
+        sizes.discard(None)
+        return sizes.pop() if sizes else None
+
+    def _batch_size(self, batch_size, samples: int) -> int:
+        stateful = self._stateful_batch_size()
+        if batch_size is None:
+            batch_size = stateful or 32
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if stateful is not None and (batch_size != stateful or samples % batch_size):
+            raise ValueError(f"batch_size: a stateful model built for batch size {stateful} needs "
+                             f"batch_size={stateful} and a sample count divisible by it, got "
+                             f"batch_size={batch_size} with {samples} samples")
+        return batch_size
+
+    # -- the Keras API -------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, nb_epoch=None):
+        """Train; returns the History. ``nb_epoch`` is the Keras 1/2 name of ``epochs``."""
+        self._require_compiled("fit")
+        if nb_epoch is not None:
+            epochs = nb_epoch
+        epochs = check_positive_int(epochs, "epochs")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+        x, y = self._check_data(x, y)
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+        if validation_split and validation_data is None:
+            cut = int(len(x) * (1.0 - validation_split))
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+        samples = len(x)
+        batch_size = self._batch_size(batch_size, samples)
+
+        self.history = callbacks_module.History()
+        hooks = callbacks_module.CallbackList(callbacks, model=self)
+        hooks.append(self.history)
+        hooks.set_params({"epochs": epochs, "steps": -(-samples // batch_size), "verbose": verbose,
+                          "do_validation": validation_data is not None})
+        self.stop_training, self.stop_reason = False, None
+        hooks.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            logs, seconds = self._fit_epoch(x, y, batch_size, epoch, epochs, verbose, shuffle, hooks)
+            if logs is None:
+                break
+            if validation_data is not None:
+                values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0)
+                values = values if isinstance(values, list) else [values]
+                logs.update({f"val_{k}": v for k, v in zip(["loss", *self.metrics], values)})
+            self.epoch = epoch + 1
+            hooks.on_epoch_end(epoch, logs)
+            if verbose == 2:
+                print(f"Epoch {epoch + 1}/{epochs} - {seconds:.1f}s - "
+                      + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+            if self.stop_training:
+                break
+        hooks.on_train_end({})
+        return self.history
+
+    def _fit_epoch(self, x, y, batch_size, epoch, epochs, verbose, shuffle, hooks):
+        """One epoch: (its logs, seconds); logs None when a non-finite loss or gradient stopped it."""
+        samples = len(x)
+        order = rng.generator().permutation(samples) if shuffle and shuffle != "batch" else None
+        starts = range(0, samples, batch_size)
+        progress = None
+        if verbose == 1:
+            from tqdm import tqdm  # imported only when a progress bar is wanted
+
+            progress = tqdm(total=len(starts), desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
+                            file=sys.stdout, leave=True, dynamic_ncols=True)
+        hooks.on_epoch_begin(epoch, {})
+        totals: dict = {}
+        seen = 0
+        began = time.perf_counter()
+        for batch, start in enumerate(starts):
+            index = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+            hooks.on_train_batch_begin(batch, {})
+            try:
+                batch_logs = self._train_step(x[index], y[index])
+            except FloatingPointError as error:
+                self._stop(f"training stopped at epoch {epoch + 1}, batch {batch + 1}: {error}; the "
+                           "weights are those after the last good batch", progress)
+                return None, 0.0
+            size = min(batch_size, samples - start)
+            seen += size
+            for key, value in batch_logs.items():
+                totals[key] = totals.get(key, 0.0) + value * size
+            logs = {key: total / seen for key, total in totals.items()}
+            hooks.on_train_batch_end(batch, logs)
+            if progress is not None:
+                progress.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+                progress.update(1)
+            if self.stop_training:
+                break
+        if progress is not None:
+            progress.close()
+        return logs, time.perf_counter() - began
+
+    def _stop(self, reason: str, progress) -> None:
+        if progress is not None:
+            progress.close()
+        self.stop_training, self.stop_reason = True, reason
+        warnings.warn(reason, RuntimeWarning, stacklevel=3)
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on this batch; the loss (and metrics, as a list, when compiled with any)."""
+        self._require_compiled("train_on_batch")
+        x, y = self._check_data(x, y)
+        logs = self._train_step(x, y)
+        return [logs["loss"], *(logs[m] for m in self.metrics)] if self.metrics else logs["loss"]
+
+    def _batches(self, x, batch_size):
+        batch_size = self._batch_size(batch_size, len(x))
+        return [slice(start, start + batch_size) for start in range(0, len(x), batch_size)]
+
+    def predict(self, x, batch_size=None, verbose=0):
+        """Outputs for x, batch by batch; stateful layers carry their state through, as in Keras."""
+        x, _ = self._check_data(x)
+        return np.concatenate([self._forward(x[index]) for index in self._batches(x, batch_size)])
+
+    def predict_on_batch(self, x):
+        x, _ = self._check_data(x)
+        return self._forward(x)
+
+    def evaluate(self, x, y, batch_size=None, verbose=1):
+        """The mean loss over x (and metrics, as a list, when compiled with any); stateful layers
+        advance their state, as in Keras."""
+        self._require_compiled("evaluate")
+        x, y = self._check_data(x, y)
+        totals = np.zeros(1 + len(self.metrics))
+        for index in self._batches(x, batch_size):
+            probabilities = self._forward(x[index])
+            values = [self.loss.value(y[index], probabilities),
+                      *self._metric_values(y[index], probabilities).values()]
+            totals += np.array(values) * len(probabilities)
+        means = [float(v) for v in totals / len(x)]
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in zip(["loss", *self.metrics], means)))
+        return means if self.metrics else means[0]
+
+    def reset_states(self) -> None:
+        for layer in self.layers:
+            layer.reset_states()
+
+    # -- weights -------------------------------------------------------------------------------
+    def get_weights(self) -> list:
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        expected = sum(len(layer.weights) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"weights: expected {expected} arrays for this model, got {len(weights)}")
+        offset = 0
+        for layer in self.layers:
+            count = len(layer.weights)
+            layer.set_weights(weights[offset:offset + count])
+            offset += count
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print) -> None:
+        shape = getattr(self, "build_input_shape", None)
+        rows = []
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape) if shape is not None else None
+            rows.append((f"{layer.name} ({type(layer).__name__})",
+                         "?" if shape is None else str(tuple(shape)), f"{layer.count_params():,}"))
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in
+                  enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        line = "  ".join(f"{h:<{w}}" for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths))
+        print_fn(f'Model: "{self.name}"')
+        print_fn("=" * len(line))
+        print_fn(line)
+        print_fn("=" * len(line))
+        for row in rows:
+            print_fn("  ".join(f"{c:<{w}}" for c, w in zip(row, widths)))
+        print_fn("=" * len(line))
+        print_fn(f"Total params: {self.count_params():,}")
+
+    def save(self, filepath) -> None:
+        """A full checkpoint: architecture, weights, optimizer state, epoch, RNG state, vocabulary."""
+        saving.save_checkpoint(self, filepath, include_optimizer=True)
+
+    def save_weights(self, filepath) -> None:
+        """Weights only: Keras-readable HDF5 for names ending in .h5/.hdf5 (.weights.h5: Keras 3's
+        newer layout), the native checkpoint format otherwise."""
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        saving.load_weights(self, filepath)
+
+    def get_config(self) -> dict:
+        return {"name": self.name,
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers]}
+
+
+def load_model(filepath, restore_rng: bool = True) -> Sequential:
+    """Rebuild a model from a checkpoint written by ``model.save``: architecture, weights, and, when
+    saved, the compiled optimizer with its state, the epoch and step counters, the vocabulary, and
+    (``restore_rng``) the library's random-number state, so that training resumes bit for bit."""
+    return saving.load_checkpoint(filepath, restore_rng=restore_rng)
