@@ -6,5 +6,6 @@ __version__ = "0.1.0"
 from . import activations, cells, gradcheck, initializers, layers, losses  # noqa: E402
 from .backend import get_backend, set_backend  # noqa: E402
 from .rng import set_random_seed  # noqa: E402
+
 __all__ = ["activations", "cells", "gradcheck", "initializers", "layers", "losses",
            "get_backend", "set_backend", "set_random_seed", "__version__"]
