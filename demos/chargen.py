@@ -48,7 +48,9 @@ PRESETS = {
     "tutorial": {"layers": 3, "hidden": 700, "seq_length": 100, "batch_size": 12, "lr": 1e-3, "epochs": 50,
                  "max_chars": None, "sample_length": 300, "save_every": 10},
     # a few minutes on 2 CPU cores: a visible fall in loss and the first real words
-    "quick": {"layers": 1, "hidden": 256, "seq_length": 100, "batch_size": 32, "lr": 4e-3, "epochs": 8,
+    # (measured with --seed 0: 10 epochs of 38 batches, loss 2.99 -> 1.54 nats/char (4.31 -> 2.22 bits),
+    # about 20 s an epoch on 2 otherwise idle cores)
+    "quick": {"layers": 1, "hidden": 256, "seq_length": 50, "batch_size": 32, "lr": 4e-3, "epochs": 10,
               "max_chars": 60_000, "sample_length": 200, "save_every": 10},
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 BACKENDS = ("numpy", "numba")
-_default = "numpy"
+_default = "numba"  # the kernels; "numpy" runs the reference cells
 
 
 def set_backend(name: str) -> None:

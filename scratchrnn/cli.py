@@ -79,6 +79,8 @@ def _describe(layer) -> str:
     if inner is not None:
         return f"{type(layer).__name__}({_describe(inner)})"
     config = layer.get_config()
+    if type(layer).__name__ == "Activation":
+        return f"Activation({config['activation']!r})"
     parts = []
     if "units" in config:
         parts.append(str(config["units"]))

@@ -21,7 +21,7 @@ from collections import defaultdict
 import numpy as np
 
 from . import activations, initializers
-from .backend import cell_module
+from .backend import BACKENDS, cell_module
 from .validation import check_array, check_choice, check_positive_int
 
 _name_counters: defaultdict = defaultdict(itertools.count)
@@ -48,17 +48,23 @@ class Layer:
         except TypeError:
             dtype_name = repr(dtype)
         self.dtype = np.dtype(check_choice(dtype_name, "dtype", DTYPES))
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name: expected a string or None, got {type(name).__name__} {name!r}")
         base = _snake_case(type(self).__name__)
         count = next(_name_counters[base])
         self.name = name or (base if count == 0 else f"{base}_{count}")
         if batch_input_shape is not None:
-            self.batch_input_shape = tuple(batch_input_shape)
+            self.batch_input_shape = _check_shape(batch_input_shape, "batch_input_shape")
         elif input_shape is not None:
-            self.batch_input_shape = (None, *tuple(input_shape))
+            self.batch_input_shape = (None, *_check_shape(input_shape, "input_shape"))
         elif input_dim is not None:
-            self.batch_input_shape = (None, input_length, input_dim) if input_length else (None, input_dim)
+            shape = (None, input_length, input_dim) if input_length else (None, input_dim)
+            self.batch_input_shape = _check_shape(shape, "input_dim, input_length")
         else:
             self.batch_input_shape = None
+        if self.batch_input_shape is not None and len(self.batch_input_shape) < self.min_input_rank:
+            raise ValueError(f"batch_input_shape: layer {self.name!r} expected at least "
+                             f"{self.min_input_rank} dimensions (batch first), got {self.batch_input_shape}")
         self.trainable = trainable
         self.weights: list[np.ndarray] = []
         self.gradients: list[np.ndarray] = []
@@ -75,22 +81,39 @@ class Layer:
         """[(initializer, shape), ...] in Keras order."""
         return []
 
+    def weight_shapes(self, input_shape) -> list[tuple]:
+        """The shapes ``build(input_shape)`` would give the weights, worked out without making them."""
+        return [tuple(shape) for _, shape in self._weight_specs(tuple(input_shape))]
+
     def get_weights(self) -> list[np.ndarray]:
         return [w.copy() for w in self.weights]
 
-    def set_weights(self, weights) -> None:
+    def check_weights(self, weights) -> list[np.ndarray]:
+        """``weights`` as finite arrays of this layer's dtype, count and shapes; ValueError (wrong
+        count, shape, NaN or infinity) or TypeError (not a list of numeric arrays) otherwise."""
         if not self.built:
-            raise ValueError(f"{self.name}: set_weights needs a built layer; call build(input_shape) first")
+            raise ValueError(f"weights: layer {self.name!r} expected to be built before set_weights "
+                             "(call build(input_shape) first), got an unbuilt layer")
+        if isinstance(weights, (str, bytes, np.ndarray)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights: layer {self.name!r} expected a list of arrays, "
+                            f"got {type(weights).__name__}")
         weights = list(weights)
         if len(weights) != len(self.weights):
             raise ValueError(f"weights: layer {self.name!r} expected {len(self.weights)} arrays "
                              f"({', '.join(self.weight_names)}), got {len(weights)}")
+        checked = []
         for name, target, value in zip(self.weight_names, self.weights, weights):
-            value = check_array(value, f"weights[{name}]", dtype=self.dtype)
+            value = check_array(value, f"weights[{name}]", dtype=self.dtype, allow_empty=target.size == 0)
             if value.shape != target.shape:
                 raise ValueError(f"weights[{name}]: layer {self.name!r} expected shape {target.shape}, "
                                  f"got {value.shape}")
-        for target, value in zip(self.weights, weights):
+            checked.append(value)
+        return checked
+
+    def set_weights(self, weights) -> None:
+        """Copy ``weights`` (Keras order and shapes) into the layer; errors as ``check_weights``, and
+        nothing changes on an error."""
+        for target, value in zip(self.weights, self.check_weights(weights)):
             target[...] = value  # in place: views into the weights (optimizer buffers) stay valid
 
     def _store_gradients(self, gradients) -> None:
@@ -105,7 +128,11 @@ class Layer:
         return self.forward(x, **kwargs)
 
     def forward(self, x, **kwargs):
-        """Check x at the public boundary (building the layer on first use), then ``call``."""
+        """Check x at the public boundary (building the layer on first use), then ``call``.
+
+        Errors: TypeError for non-numeric x (None, strings, objects, complex; non-integer ids for an
+        Embedding); ValueError for a wrong rank or feature count, an empty x, NaN or infinity, and for
+        a stateful layer a batch size other than the one its state was made for."""
         return self.call(self.check_input(x), **kwargs)
 
     def call(self, x, **kwargs):
@@ -124,6 +151,12 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError
 
+    def check_input_shape(self, shape) -> None:
+        """ValueError when a model would feed this layer inputs of ``shape`` it cannot take."""
+        if len(shape) < self.min_input_rank:
+            raise ValueError(f"input_shape: layer {self.name!r} expected inputs of at least "
+                             f"{self.min_input_rank} dimensions, got shape {tuple(shape)}")
+
     def reset_states(self, states=None) -> None:
         """Stateless layers have nothing to reset."""
 
@@ -138,7 +171,8 @@ class Layer:
 
     def _check_features(self, x, features: int) -> None:
         if x.shape[-1] != features:
-            raise ValueError(f"x: {self.name!r} was built for {features} features, got shape {x.shape}")
+            raise ValueError(f"x: {self.name!r} expected {features} features (the size it was built for), "
+                             f"got shape {x.shape}")
 
 
 class _Recurrent(Layer):
@@ -166,7 +200,7 @@ class _Recurrent(Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
-        self.backend = backend
+        self.backend = backend if backend is None else check_choice(backend, "backend", BACKENDS)
         self.states = None
         self.initial_state_gradients: list[np.ndarray] = []
         self.keep_ledger = False  # set True to keep the per-step gradient ledger in self.ledger
@@ -231,11 +265,23 @@ class _Recurrent(Layer):
         if not self.stateful:
             return
         if states is not None:
+            states = list(states) if isinstance(states, (list, tuple)) else [states]
+            shape = np.shape(states[0]) if states else ()
+            batch = shape[0] if len(shape) == 2 else None  # None: _initial_states reports the rank
+            declared = None if self.batch_input_shape is None else self.batch_input_shape[0]
+            if declared is not None and batch is not None and batch != declared:
+                raise ValueError(f"states: stateful layer {self.name!r} expected batch size {declared} "
+                                 f"(its batch_input_shape), got states of shape {shape}")
             self.states = None
-            self.states = self._initial_states(np.asarray(states[0]).shape[0], states)
+            self.states = self._initial_states(batch, states)
         elif self.states is not None:
             for s in self.states:
                 s[...] = 0.0
+
+    def check_input_shape(self, shape) -> None:
+        if len(shape) != 3:
+            raise ValueError(f"input_shape: recurrent layer {self.name!r} expected (batch, time, features) "
+                             f"inputs, got shape {tuple(shape)}")
 
     def check_input(self, x):
         x = super().check_input(x)
@@ -494,6 +540,13 @@ class TimeDistributed(Layer):
         self.layer.build((None, *input_shape[2:]))
         self.built = True
 
+    def check_input_shape(self, shape) -> None:
+        super().check_input_shape(shape)
+        self.layer.check_input_shape((None, *shape[2:]))
+
+    def weight_shapes(self, input_shape) -> list[tuple]:
+        return self.layer.weight_shapes((None, *input_shape[2:]))
+
     def check_input(self, x):
         x = super().check_input(x)
         self.layer.check_input(x.reshape(-1, *x.shape[2:]))
@@ -534,14 +587,14 @@ class Embedding(Layer):
         return [(self.embeddings_initializer, (self.input_dim, self.output_dim))]
 
     def check_input(self, x):
-        ids = np.asarray(x)
-        if not (np.issubdtype(ids.dtype, np.integer) or (
-                np.issubdtype(ids.dtype, np.floating) and np.all(ids == np.round(ids)))):
-            raise TypeError(f"x: {self.name!r} expected integer ids, got dtype {ids.dtype}")
-        ids = ids.astype(np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
+        values = check_array(x, "x", min_rank=self.min_input_rank, dtype=np.float64)  # finite, numeric
+        if not np.all(values == np.round(values)):
+            raise TypeError(f"x: {self.name!r} expected integer ids, got non-integer values such as "
+                            f"{values[values != np.round(values)][0]}")
+        if values.min() < 0 or values.max() >= self.input_dim:
             raise ValueError(f"x: {self.name!r} expected ids in [0, {self.input_dim}), "
-                             f"got {ids.min()}..{ids.max()}")
+                             f"got {values.min():g}..{values.max():g}")
+        ids = values.astype(np.int64)
         if not self.built:
             self.build(ids.shape)
         return ids
@@ -561,6 +614,18 @@ class Embedding(Layer):
 
     def get_config(self):
         return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim)
+
+
+def _check_shape(shape, name: str) -> tuple:
+    """A shape given to a layer: a sequence of positive integers, None for a free size."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"{name}: expected a tuple of positive integers or None, got {shape!r}")
+    shape = tuple(shape)
+    for size in shape:
+        if size is not None and (isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer))
+                                 or size < 1):
+            raise ValueError(f"{name}: expected a tuple of positive integers or None, got {shape!r}")
+    return tuple(None if size is None else int(size) for size in shape)
 
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Dense, Activation,

@@ -16,7 +16,7 @@ import numpy as np
 from . import callbacks as callbacks_module
 from . import layers as layers_module
 from . import losses, optimizers, rng, saving
-from .validation import check_array, check_positive_int
+from .validation import check_array, check_choice, check_fraction, check_positive_int
 
 _ACCURACY_NAMES = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
 
@@ -34,6 +34,10 @@ class Sequential:
         self.history = None
         self.epoch = 0  # completed epochs, carried by checkpoints for resuming
         self.step = 0  # completed optimizer steps
+        # After a stop inside an epoch (a callback set stop_training): {"epoch": its index, "batches": done,
+        # "rng": the random state at its start}; fit(initial_epoch=that epoch) continues it from the next
+        # batch with the same shuffle, as an uninterrupted run would. Saved in checkpoints.
+        self.partial_epoch = None
         self.vocabulary = None  # optional, saved with checkpoints of character models
         for layer in layers or []:
             self.add(layer)
@@ -64,6 +68,7 @@ class Sequential:
                              "batch_input_shape=) or from build(input_shape), got neither")
         self.build_input_shape = tuple(shape)
         for layer in self.layers:
+            layer.check_input_shape(shape)
             if not layer.built:
                 layer.build(shape)
             shape = layer.compute_output_shape(shape)
@@ -152,15 +157,25 @@ class Sequential:
         return {"loss": loss, **self._metric_values(y, probabilities)}
 
     # -- data checks ---------------------------------------------------------------------------
-    def _check_data(self, x, y=None):
+    def _check_data(self, x, y=None, needs_y=False):
         """x checked by the first layer (and the model built), once per call rather than per batch."""
         if not self.layers:
             raise ValueError("model: expected at least one layer, got none")
-        if not self.built:
-            first = self.layers[0].batch_input_shape
-            self.build(first if first is not None else (None, *np.shape(x)[1:]))
-        x = self.layers[0].check_input(x)
+        if not self.built and self.layers[0].batch_input_shape is None:
+            x = self.layers[0].check_input(x)  # checks x, then builds the first layer from its shape
+            self.build((None, *x.shape[1:]))
+        else:
+            if not self.built:
+                self.build()
+            x = self.layers[0].check_input(x)
+        if x.ndim != len(self.build_input_shape):
+            raise ValueError(f"x: expected a {len(self.build_input_shape)}-D array like the model's input "
+                             f"shape {self.build_input_shape}, got shape {x.shape}")
+        if needs_y and y is None:
+            raise ValueError(f"y: expected targets for the {len(x)} samples of x, got None")
         if y is not None:
+            if isinstance(y, (str, bytes)):
+                raise TypeError(f"y: expected a numeric array, got {type(y).__name__}")
             y = np.asarray(y)
             if y.dtype.kind not in "iu":
                 y = check_array(y, "y", dtype=self.dtype)
@@ -202,19 +217,42 @@ class Sequential:
     # -- the Keras API -------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, nb_epoch=None):
-        """Train; returns the History. ``nb_epoch`` is the Keras 1/2 name of ``epochs``."""
+        """Train; returns the History. ``nb_epoch`` is the Keras 1/2 name of ``epochs``.
+
+        Errors: TypeError for non-numeric x or y (None, strings, objects, complex); ValueError for a
+        wrong rank or shape, empty arrays, NaN or infinity in x or y, a batch size that a stateful
+        layer cannot take, and bad arguments (epochs < 1, batch_size < 1, verbose not 0/1/2,
+        validation_split outside [0, 1) or leaving no samples on either side, validation_data not
+        (x_val, y_val), initial_epoch < 0, shuffle not True/False/'batch'); RuntimeError before
+        compile. A NaN or infinite loss or gradient does not raise: training stops with a
+        RuntimeWarning naming the epoch and batch, ``stop_reason`` keeps the message, and the weights
+        are those after the last good batch."""
         self._require_compiled("fit")
         if nb_epoch is not None:
             epochs = nb_epoch
         epochs = check_positive_int(epochs, "epochs")
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        x, y = self._check_data(x, y)
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split: expected a fraction in [0, 1), got {validation_split!r}")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
+                or initial_epoch < 0:
+            raise ValueError(f"initial_epoch: expected a non-negative integer, got {initial_epoch!r}")
+        check_choice(verbose, "verbose", (0, 1, 2))
+        check_choice(shuffle, "shuffle", (True, False, "batch"))
+        validation_split = check_fraction(validation_split, "validation_split")
+        if validation_data is not None and (not isinstance(validation_data, (tuple, list))
+                                            or len(validation_data) != 2):
+            got = type(validation_data).__name__
+            if isinstance(validation_data, (tuple, list)):
+                got += f" of length {len(validation_data)}"
+            raise ValueError(f"validation_data: expected a tuple (x_val, y_val), got {got}")
+        x, y = self._check_data(x, y, needs_y=True)
         if validation_split and validation_data is None:
             cut = int(len(x) * (1.0 - validation_split))
+            if not 0 < cut < len(x):
+                raise ValueError(f"validation_split: expected a fraction that leaves samples both to train "
+                                 f"and to validate, got {validation_split!r} of {len(x)} samples "
+                                 f"({cut} to train)")
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+        elif validation_data is not None:  # checked now, not after the first epoch
+            validation_data = self._check_data(*validation_data, needs_y=True)
         samples = len(x)
         batch_size = self._batch_size(batch_size, samples)
 
@@ -226,14 +264,20 @@ class Sequential:
         self.stop_training, self.stop_reason = False, None
         hooks.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
-            logs, seconds = self._fit_epoch(x, y, batch_size, epoch, epochs, verbose, shuffle, hooks)
+            done = self._resume_point(epoch, first=epoch == initial_epoch)
+            epoch_rng = rng.get_state()  # before the shuffle: kept when a stop cuts this epoch short
+            logs, seconds, done = self._fit_epoch(x, y, batch_size, epoch, epochs, verbose, shuffle, hooks,
+                                                  done)
             if logs is None:
                 break
             if validation_data is not None:
                 values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0)
                 values = values if isinstance(values, list) else [values]
                 logs.update({f"val_{k}": v for k, v in zip(["loss", *self.metrics], values)})
-            self.epoch = epoch + 1
+            if done < -(-samples // batch_size):  # a callback stopped training inside the epoch
+                self.partial_epoch = {"epoch": epoch, "batches": done, "rng": epoch_rng}
+            else:
+                self.epoch, self.partial_epoch = epoch + 1, None
             hooks.on_epoch_end(epoch, logs)
             if verbose == 2:
                 print(f"Epoch {epoch + 1}/{epochs} - {seconds:.1f}s - "
@@ -243,8 +287,18 @@ class Sequential:
         hooks.on_train_end({})
         return self.history
 
-    def _fit_epoch(self, x, y, batch_size, epoch, epochs, verbose, shuffle, hooks):
-        """One epoch: (its logs, seconds); logs None when a non-finite loss or gradient stopped it."""
+    def _resume_point(self, epoch: int, first: bool) -> int:
+        """The batches of ``epoch`` already done before a stop inside it (0 for a fresh epoch); for a
+        resumed epoch the random state goes back to the epoch's start, so the same shuffle is drawn."""
+        partial = self.partial_epoch
+        if not first or partial is None or partial["epoch"] != epoch:
+            return 0
+        rng.set_state(partial["rng"])
+        return partial["batches"]
+
+    def _fit_epoch(self, x, y, batch_size, epoch, epochs, verbose, shuffle, hooks, skip=0):
+        """One epoch, its first ``skip`` batches left out (done before an interruption): (its logs,
+        seconds, batches done in all); logs None when a non-finite loss or gradient stopped it."""
         samples = len(x)
         order = rng.generator().permutation(samples) if shuffle and shuffle != "batch" else None
         starts = range(0, samples, batch_size)
@@ -252,13 +306,17 @@ class Sequential:
         if verbose == 1:
             from tqdm import tqdm  # imported only when a progress bar is wanted
 
-            progress = tqdm(total=len(starts), desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                            file=sys.stdout, leave=True, dynamic_ncols=True)
+            progress = tqdm(total=len(starts), initial=skip, desc=f"Epoch {epoch + 1}/{epochs}",
+                            unit="batch", file=sys.stdout, leave=True, dynamic_ncols=True)
         hooks.on_epoch_begin(epoch, {})
         totals: dict = {}
+        logs: dict = {}
         seen = 0
+        done = skip
         began = time.perf_counter()
         for batch, start in enumerate(starts):
+            if batch < skip:
+                continue
             index = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
             hooks.on_train_batch_begin(batch, {})
             try:
@@ -266,7 +324,8 @@ class Sequential:
             except FloatingPointError as error:
                 self._stop(f"training stopped at epoch {epoch + 1}, batch {batch + 1}: {error}; the "
                            "weights are those after the last good batch", progress)
-                return None, 0.0
+                return None, 0.0, done
+            done += 1
             size = min(batch_size, samples - start)
             seen += size
             for key, value in batch_logs.items():
@@ -280,7 +339,7 @@ class Sequential:
                 break
         if progress is not None:
             progress.close()
-        return logs, time.perf_counter() - began
+        return logs, time.perf_counter() - began, done
 
     def _stop(self, reason: str, progress) -> None:
         if progress is not None:
@@ -289,9 +348,11 @@ class Sequential:
         warnings.warn(reason, RuntimeWarning, stacklevel=3)
 
     def train_on_batch(self, x, y):
-        """One optimizer step on this batch; the loss (and metrics, as a list, when compiled with any)."""
+        """One optimizer step on this batch; the loss (and metrics, as a list, when compiled with any).
+        Errors: as ``fit``; a NaN or infinite loss or gradient raises FloatingPointError, the
+        weights untouched."""
         self._require_compiled("train_on_batch")
-        x, y = self._check_data(x, y)
+        x, y = self._check_data(x, y, needs_y=True)
         logs = self._train_step(x, y)
         return [logs["loss"], *(logs[m] for m in self.metrics)] if self.metrics else logs["loss"]
 
@@ -300,7 +361,12 @@ class Sequential:
         return [slice(start, start + batch_size) for start in range(0, len(x), batch_size)]
 
     def predict(self, x, batch_size=None, verbose=0):
-        """Outputs for x, batch by batch; stateful layers carry their state through, as in Keras."""
+        """Outputs for x, batch by batch; stateful layers carry their state through, as in Keras.
+
+        Errors: TypeError for non-numeric x (None, strings, objects, complex); ValueError for a wrong
+        rank or feature count, an empty x, NaN or infinity in x, batch_size < 1, a batch size a
+        stateful layer cannot take, verbose not 0/1/2."""
+        check_choice(verbose, "verbose", (0, 1, 2))
         x, _ = self._check_data(x)
         return np.concatenate([self._forward(x[index]) for index in self._batches(x, batch_size)])
 
@@ -310,9 +376,13 @@ class Sequential:
 
     def evaluate(self, x, y, batch_size=None, verbose=1):
         """The mean loss over x (and metrics, as a list, when compiled with any); stateful layers
-        advance their state, as in Keras."""
+        advance their state, as in Keras.
+
+        Errors: as ``predict``, and the same for y (wrong shape or sample count, NaN or infinity);
+        RuntimeError before compile."""
         self._require_compiled("evaluate")
-        x, y = self._check_data(x, y)
+        check_choice(verbose, "verbose", (0, 1, 2))
+        x, y = self._check_data(x, y, needs_y=True)
         totals = np.zeros(1 + len(self.metrics))
         for index in self._batches(x, batch_size):
             probabilities = self._forward(x[index])
@@ -333,15 +403,21 @@ class Sequential:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights) -> None:
+        """Copy ``weights`` (get_weights order) into the model; ValueError for a wrong count or shape
+        or a non-finite value, TypeError for non-numeric arrays; nothing changes on an error."""
+        if isinstance(weights, (str, bytes, np.ndarray)) or not hasattr(weights, "__iter__"):
+            raise TypeError(f"weights: expected a list of arrays, got {type(weights).__name__}")
         weights = list(weights)
         expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"weights: expected {expected} arrays for this model, got {len(weights)}")
-        offset = 0
-        for layer in self.layers:
+        checked, offset = [], 0
+        for layer in self.layers:  # every array checked before any is written
             count = len(layer.weights)
-            layer.set_weights(weights[offset:offset + count])
+            checked.append(layer.check_weights(weights[offset:offset + count]))
             offset += count
+        for layer, values in zip(self.layers, checked):
+            layer.set_weights(values)
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
@@ -366,7 +442,9 @@ class Sequential:
         print_fn(f"Total params: {self.count_params():,}")
 
     def save(self, filepath) -> None:
-        """A full checkpoint: architecture, weights, optimizer state, epoch, RNG state, vocabulary."""
+        """A full checkpoint: architecture, weights, optimizer state, epoch, RNG state, vocabulary.
+        Written atomically (see ``saving``): a crash leaves the previous file whole. ValueError, with
+        nothing written, when a weight holds NaN or infinity; FileNotFoundError for a missing folder."""
         saving.save_checkpoint(self, filepath, include_optimizer=True)
 
     def save_weights(self, filepath) -> None:
@@ -386,5 +464,10 @@ class Sequential:
 def load_model(filepath, restore_rng: bool = True) -> Sequential:
     """Rebuild a model from a checkpoint written by ``model.save``: architecture, weights, and, when
     saved, the compiled optimizer with its state, the epoch and step counters, the vocabulary, and
-    (``restore_rng``) the library's random-number state, so that training resumes bit for bit."""
+    (``restore_rng``) the library's random-number state, so that training resumes bit for bit.
+
+    Errors: FileNotFoundError when there is no file; ``saving.CheckpointError`` (a ValueError) for
+    anything that is not a loadable checkpoint: empty, truncated or corrupted (each array carries a
+    CRC-32), a foreign file, a pickle (never unpickled), a newer format version, a header with wrong
+    fields, weights that are not finite. Nothing in the file is ever executed."""
     return saving.load_checkpoint(filepath, restore_rng=restore_rng)

@@ -37,6 +37,9 @@ __all__ = ["NonFiniteGradientError", "Optimizer", "SGD", "RMSprop", "Adagrad", "
            "from_config", "serialize", "deserialize"]
 
 
+_UNCHECKED = object()
+
+
 class NonFiniteGradientError(FloatingPointError):
     """The gradient holds an infinity or a NaN; the optimizer step was refused and nothing changed."""
 
@@ -122,7 +125,7 @@ class Optimizer:
         self._size = None   # (n,) once the buffers match the parameters of the last apply
         self._dtype = None
         self._tmp1 = self._tmp2 = self._clipped = None
-        self._segments_seen = None  # the segments object last checked, and its (start, stop) pairs
+        self._segments_seen = _UNCHECKED  # the segments object last checked, and its (start, stop) pairs
         self._bounds: list[tuple[int, int]] = []
 
     # -- hyperparameters ---------------------------------------------------------------------------
@@ -165,6 +168,9 @@ class Optimizer:
                 f"grads: expected finite numbers, got a global gradient norm of {norm}; the step was "
                 f"skipped and the weights are unchanged")
 
+        if len(self._slots) < len(self._slot_names):  # the first step: slots only now, once it is sure
+            self._slots = {key: np.full(params.shape, self._slot_init.get(key, 0.0), dtype=params.dtype)
+                           for key in self._slot_names}
         g = grads
         if self.clipvalue is not None:
             g = np.clip(grads, -self.clipvalue, self.clipvalue, out=self._clipped)   # (C1)
@@ -218,14 +224,11 @@ class Optimizer:
                     f"params: this optimizer's state was built for {first.shape[0]} {first.dtype} "
                     f"parameters, got {params.shape[0]} {params.dtype} ones; use a fresh optimizer "
                     f"for another model")
-        else:
-            self._slots = {key: np.full(params.shape, self._slot_init.get(key, 0.0), dtype=params.dtype)
-                           for key in self._slot_names}
         self._tmp1 = np.empty_like(params)
         self._tmp2 = np.empty_like(params)
         self._clipped = np.empty_like(params)
         self._size, self._dtype = params.shape, params.dtype
-        self._segments_seen = None  # check the segments again against this buffer
+        self._segments_seen = _UNCHECKED  # check the segments again against this buffer
 
     def _check_segments(self, segments, n: int) -> None:
         if segments is None:
@@ -345,8 +348,7 @@ class SGD(Optimizer):
         has_m = bool(self._slot_names)
         m = self._slots["momentum"] if has_m else self._tmp2
         if _use_numba():
-            c = self._dtype.type
-            return _kernel("sgd")(p, g, m, c(self._lr), c(self.momentum), has_m, self.nesterov)
+            return _kernel("sgd")(p, g, m, self._lr, self.momentum, has_m, self.nesterov)
         lr_g = np.multiply(g, self._lr, out=self._tmp1)
         if not has_m:
             np.subtract(p, lr_g, out=p)                                     # (S1)
@@ -399,9 +401,8 @@ class RMSprop(Optimizer):
         a = slots.get("average_gradient", t1)
         b = slots.get("momentum", t2)
         if _use_numba():
-            c = self._dtype.type
-            return _kernel("rmsprop")(p, g, v, a, b, c(self._lr), c(rho), c(1.0 - rho), c(self.epsilon),
-                                      c(self.momentum), self.centered, self.momentum > 0)
+            return _kernel("rmsprop")(p, g, v, a, b, self._lr, rho, 1.0 - rho, self.epsilon, self.momentum,
+                                      self.centered, self.momentum > 0)
         np.multiply(g, g, out=t1)
         np.multiply(t1, 1.0 - rho, out=t1)
         np.multiply(v, rho, out=v)
@@ -451,8 +452,7 @@ class Adagrad(Optimizer):
     def _update(self, p, g, t):
         t1, t2, s = self._tmp1, self._tmp2, self._slots["accumulator"]
         if _use_numba():
-            c = self._dtype.type
-            return _kernel("adagrad")(p, g, s, c(self._lr), c(self.epsilon))
+            return _kernel("adagrad")(p, g, s, self._lr, self.epsilon)
         np.multiply(g, g, out=t1)
         np.add(s, t1, out=s)                                                # (G1)
         np.add(s, self.epsilon, out=t1)
@@ -506,9 +506,8 @@ class Adam(Optimizer):
         lr_t = self._lr * correction2 / (1.0 - b1 ** t)                     # (A4)
         eps = self.epsilon if self.form == "keras" else self.epsilon * correction2  # (A6)
         if _use_numba():
-            c = self._dtype.type
-            return _kernel("adam")(p, g, m, v, slots.get("velocity_hat", t1), c(1.0 - b1), c(1.0 - b2),
-                                   c(lr_t), c(eps), self.amsgrad)
+            return _kernel("adam")(p, g, m, v, slots.get("velocity_hat", t1), 1.0 - b1, 1.0 - b2, lr_t, eps,
+                                   self.amsgrad)
         np.subtract(g, m, out=t1)
         np.multiply(t1, 1.0 - b1, out=t1)
         np.add(m, t1, out=m)                                                # (A1)
@@ -529,10 +528,12 @@ class Adam(Optimizer):
 # -------------------------------------------------------------------------------------------------
 # The speed: each update above as one fused loop for Numba (scratchrnn.set_backend("numba")), the
 # same operations in the same order, one pass over memory instead of a dozen ufunc calls. Scalars
-# come in the parameters' dtype so that float32 loops vectorise; flags are loop-invariant branches.
+# are cast to the parameters' dtype first, as NumPy casts a Python float in a float32 ufunc, so that
+# float32 loops stay float32 and vectorise; the flags are loop-invariant branches.
 # error_model="numpy" lets a division by zero give inf instead of raising, which keeps loops SIMD.
 
 def _sgd_kernel(p, g, m, lr, momentum, has_momentum, nesterov):
+    lr, momentum = p.dtype.type(lr), p.dtype.type(momentum)
     for i in range(p.shape[0]):
         lr_g = g[i] * lr
         if has_momentum:
@@ -547,6 +548,9 @@ def _sgd_kernel(p, g, m, lr, momentum, has_momentum, nesterov):
 
 
 def _rmsprop_kernel(p, g, v, a, b, lr, rho, one_minus_rho, eps, momentum, centered, has_momentum):
+    cast = p.dtype.type
+    lr, rho, one_minus_rho = cast(lr), cast(rho), cast(one_minus_rho)
+    eps, momentum = cast(eps), cast(momentum)
     for i in range(p.shape[0]):
         gi = g[i]
         vi = v[i] * rho + gi * gi * one_minus_rho                           # (R1)
@@ -567,6 +571,7 @@ def _rmsprop_kernel(p, g, v, a, b, lr, rho, one_minus_rho, eps, momentum, center
 
 
 def _adagrad_kernel(p, g, s, lr, eps):
+    lr, eps = p.dtype.type(lr), p.dtype.type(eps)
     for i in range(p.shape[0]):
         gi = g[i]
         si = s[i] + gi * gi                                                 # (G1)
@@ -575,6 +580,9 @@ def _adagrad_kernel(p, g, s, lr, eps):
 
 
 def _adam_kernel(p, g, m, v, v_max, one_minus_beta_1, one_minus_beta_2, lr_t, eps, amsgrad):
+    cast = p.dtype.type
+    one_minus_beta_1, one_minus_beta_2, lr_t, eps = cast(one_minus_beta_1), cast(one_minus_beta_2), \
+        cast(lr_t), cast(eps)
     for i in range(p.shape[0]):
         gi = g[i]
         mi = m[i] + (gi - m[i]) * one_minus_beta_1                          # (A1)

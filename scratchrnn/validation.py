@@ -8,9 +8,12 @@ import numpy as np
 
 def check_array(value, name: str, rank: int | None = None, min_rank: int | None = None,
                 dtype=None, allow_empty: bool = False) -> np.ndarray:
-    """``value`` as a finite floating-point array (of ``dtype`` when given) of the expected rank."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name}: expected a numeric array, got a {type(value).__name__}")
+    """``value`` as a finite floating-point array (of ``dtype`` when given) of the expected rank.
+
+    Errors: TypeError for None, strings, objects and complex numbers; ValueError for a ragged nesting,
+    a wrong rank, an empty array (unless ``allow_empty``) and NaN or infinity."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: expected a numeric array, got {type(value).__name__}")
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists
@@ -28,8 +31,8 @@ def check_array(value, name: str, rank: int | None = None, min_rank: int | None 
     array = array.astype(dtype if dtype is not None else np.result_type(array.dtype, np.float32),
                          copy=False)
     if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{name}: expected finite numbers, got {array[tuple(bad)]} at index {tuple(bad)}")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(f"{name}: expected finite numbers, got {array[bad]} at index {bad}")
     return array
 
 
@@ -50,6 +53,19 @@ def check_positive_int(value, name: str, allow_none: bool = False):
 
 
 def check_choice(value, name: str, choices):
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value in a set of choices
+        known = False
+    if not known:
+        raise ValueError(f"{name}: expected one of {sorted(choices, key=repr)}, got {value!r}")
     return value
+
+
+def check_fraction(value, name: str) -> float:
+    """A real number in [0, 1)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a fraction in [0, 1), got {type(value).__name__} {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a fraction in [0, 1), got {value!r}")
+    return float(value)

@@ -1,0 +1,200 @@
+"""What the three kernels share: activations by integer code, a hand-written small matrix product, the
+preparation that is the same for every cell, and the size rule that picks the time loop.
+
+Nothing here is new math: the activations and their derivatives are the ones in
+``scratchrnn/activations.py``, written once per element for Numba (``activate``/``derivative``) and
+once as in-place NumPy ufuncs (``activate_numpy``), with the same operations in the same order.
+
+Two time loops (``scratchrnn/kernels/__init__.py`` has the measurements behind them):
+
+``"jit"``   the whole recurrence in one Numba function; the recurrent product by ``matmul_into``.
+            No Python per step: wins where call overhead dominates (small batch x units).
+``"blas"``  a Python loop over time; per step the recurrent product is one NumPy (BLAS) matmul into a
+            preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh), the backward
+            element-wise math one Numba call.
+
+``use_jit_loop`` chooses; ``FORCE_LOOP`` overrides it (tests and benchmarks run both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+from .. import activations
+from ..cells import batch_major, flat_steps, time_major
+
+# -- activations by code ---------------------------------------------------------------------------
+TANH, SIGMOID, HARD_SIGMOID, RELU, LINEAR = range(5)
+_CODES = {"tanh": TANH, "sigmoid": SIGMOID, "hard_sigmoid": HARD_SIGMOID, "relu": RELU, "linear": LINEAR}
+
+
+def activation_code(name) -> int:
+    """The integer the jitted code branches on, for an activation name (None: linear)."""
+    activation = activations.get(name)
+    if activation.name not in _CODES:
+        raise ValueError(f"activation: the kernels support {sorted(_CODES)}, got {activation.name!r}")
+    return _CODES[activation.name]
+
+
+def scalar_like(value, like):
+    """``value`` as a scalar of ``like``'s type: float32 math stays float32 (a bare 0.5 is float64)."""
+    return type(like)(value)
+
+
+@overload(scalar_like)
+def _scalar_like_jit(value, like):
+    scalar_type = as_dtype(like).type
+
+    def impl(value, like):
+        return scalar_type(value)
+
+    return impl
+
+
+@njit(cache=True)
+def activate(code, z):
+    """The activation ``code`` of one element z (activations.py: tanh, sigmoid, ...)."""
+    if code == TANH:
+        return np.tanh(z)
+    if code == SIGMOID:
+        half = scalar_like(0.5, z)
+        return half * (np.tanh(half * z) + scalar_like(1.0, z))  # through tanh, as activations.sigmoid
+    if code == HARD_SIGMOID:
+        v = z / scalar_like(6.0, z) + scalar_like(0.5, z)
+        zero, one = scalar_like(0.0, z), scalar_like(1.0, z)
+        return zero if v < zero else (one if v > one else v)  # clip(v, 0, 1); NaN passes through
+    if code == RELU:
+        zero = scalar_like(0.0, z)
+        return zero if z < zero else z  # maximum(z, 0); NaN passes through
+    return z
+
+
+@njit(cache=True)
+def derivative(code, z, a):
+    """d activation / dz of one element from its input z and output a = activate(code, z)."""
+    one = scalar_like(1.0, z)
+    if code == TANH:
+        return one - a * a
+    if code == SIGMOID:
+        return a * (one - a)
+    if code == HARD_SIGMOID:
+        return scalar_like(1.0 / 6.0, z) if abs(z) < scalar_like(3.0, z) else scalar_like(0.0, z)
+    if code == RELU:
+        return one if z > scalar_like(0.0, z) else scalar_like(0.0, z)
+    return one
+
+
+def activate_numpy(code: int, z: np.ndarray, out: np.ndarray) -> None:
+    """out = activation ``code`` of z with in-place NumPy ufuncs (vectorised; no temporaries)."""
+    if code == TANH:
+        np.tanh(z, out=out)
+    elif code == SIGMOID:
+        np.multiply(z, 0.5, out=out)
+        np.tanh(out, out=out)
+        out += 1.0
+        out *= 0.5
+    elif code == HARD_SIGMOID:
+        np.divide(z, 6.0, out=out)
+        out += 0.5
+        np.clip(out, 0.0, 1.0, out=out)
+    elif code == RELU:
+        np.maximum(z, 0.0, out=out)
+    else:
+        np.copyto(out, z)
+
+
+# -- the small recurrent product -------------------------------------------------------------------
+@njit(cache=True)
+def matmul_into(a, b, k0, k1, col0, out):
+    """out = a[:, k0:k1] @ b[k0:k1, col0:col0 + N], N = out.shape[1], as plain loops.
+
+    For the small shapes of the "jit" loop this beats a BLAS call, whose fixed cost is larger than the
+    product. The innermost loop runs along contiguous row slices (so LLVM vectorises it; an index
+    like ``col0 + j`` would keep Numba's negative-index wraparound check and block that), four rows of
+    b at a time so that each pass over the out row does four multiply-adds.
+    """
+    rows, cols = out.shape
+    for i in range(rows):
+        out_row = out[i]
+        out_row[:] = 0
+        k = k0
+        while k + 4 <= k1:
+            a0, a1, a2, a3 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+            b0, b1 = b[k, col0:col0 + cols], b[k + 1, col0:col0 + cols]
+            b2, b3 = b[k + 2, col0:col0 + cols], b[k + 3, col0:col0 + cols]
+            for j in range(cols):
+                out_row[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
+            k += 4
+        while k < k1:
+            a0, b0 = a[i, k], b[k, col0:col0 + cols]
+            for j in range(cols):
+                out_row[j] += a0 * b0[j]
+            k += 1
+
+
+# -- shared preparation ----------------------------------------------------------------------------
+def input_projection(x, kernel, input_bias, go_backwards):
+    """x (B, T, D) -> x_tm (T, B, D) contiguous in processing order, and x_tm W + b_in (T, B, G) as
+    ONE matrix product over all steps."""
+    x_tm = np.ascontiguousarray(time_major(x, go_backwards))  # (T, B, D)
+    steps, batch, features = x_tm.shape
+    x_projected = x_tm.reshape(steps * batch, features) @ kernel  # (T*B, G): all steps, one GEMM
+    x_projected = x_projected.reshape(steps, batch, kernel.shape[1])  # (T, B, G)
+    if input_bias is not None:
+        x_projected += input_bias
+    return x_tm, x_projected
+
+
+def summed_over_steps(inputs_tm, deltas_tm):
+    """sum_t inputs_t^T deltas_t (K, G) for (T, B, K) and (T, B, G): ONE matrix product over all steps.
+
+    np.dot rather than @: for T*B = 1 (the stateful batch-1 case) NumPy's matmul took 22 us for the
+    (50, 1) x (1, 200) product where np.dot took 3 us; for larger shapes both are the same GEMM.
+    """
+    return np.dot(flat_steps(inputs_tm).T, flat_steps(deltas_tm))
+
+
+def input_gradient(deltas_tm, kernel, go_backwards):
+    """delta_t W^T for all steps as ONE matrix product, (T, B, G) -> (B, T, D) in the caller's order."""
+    steps, batch = deltas_tm.shape[:2]
+    d_x_tm = np.dot(flat_steps(deltas_tm), kernel.T).reshape(steps, batch, kernel.shape[0])  # (T, B, D)
+    return batch_major(d_x_tm, go_backwards)
+
+
+def as_contiguous(a, dtype):
+    """a as a C-contiguous array of dtype, copied only when needed (one compiled variant per dtype)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def upstream_time_major(d_outputs, d_final_state, hidden):
+    """Upstream gradients as fresh, contiguous arrays shaped by ``hidden`` (T+1, B, H), h_0..h_T: the
+    time-major outputs gradient (T, B, H) and a (B, H) final-state gradient that the backward loop may
+    overwrite. A None gradient is zero."""
+    if d_outputs is None:
+        d_outputs_tm = np.zeros_like(hidden[1:])  # (T, B, H)
+    else:
+        d_outputs_tm = np.ascontiguousarray(np.swapaxes(d_outputs, 0, 1), dtype=hidden.dtype)  # (T, B, H)
+    return d_outputs_tm, state_gradient(d_final_state, hidden[0])
+
+
+def state_gradient(d_state, like):
+    """A final-state gradient as a fresh (B, H) array shaped like ``like`` (zeros for None), which the
+    backward loop may overwrite."""
+    return np.zeros_like(like) if d_state is None else np.array(d_state, dtype=like.dtype)
+
+
+# -- which loop -------------------------------------------------------------------------------------
+FORCE_LOOP: str | None = None  # None: by size; "jit" or "blas" to force one (tests, benchmarks)
+JIT_LOOP_MAX_BATCH_UNITS = 256  # batch * units up to which the whole loop runs in Numba (measured)
+
+
+def use_jit_loop(batch: int, units: int) -> bool:
+    """True for the all-Numba loop, False for the Python loop over BLAS products."""
+    if FORCE_LOOP is not None:
+        if FORCE_LOOP not in ("jit", "blas"):
+            raise ValueError(f"FORCE_LOOP: expected None, 'jit' or 'blas', got {FORCE_LOOP!r}")
+        return FORCE_LOOP == "jit"
+    return batch * units <= JIT_LOOP_MAX_BATCH_UNITS

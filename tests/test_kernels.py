@@ -1,0 +1,188 @@
+"""The Numba kernels (scratchrnn/kernels) against the NumPy reference (scratchrnn/cells): the same
+outputs, final states and gradients (ledger included), for every cell, variant and option, through
+both time loops ("jit": all Numba; "blas": Python loop over BLAS products).
+
+Agreement is 1e-12 relative in float64: element-wise rtol 1e-12, with an absolute floor of 1e-12 times
+the largest magnitude in the array for elements that cancel to near zero (the two sides sum the same
+terms in a different order, so such an element can differ by a few ulps of its neighbours).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from cellcheck import CELLS, random_problem
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scratchrnn.kernels import _common
+from scratchrnn.kernels import gru as k_gru
+from scratchrnn.kernels import lstm as k_lstm
+from scratchrnn.kernels import simple_rnn as k_simple_rnn
+
+KERNELS = {"simple_rnn": k_simple_rnn, "lstm": k_lstm, "gru": k_gru}
+MAX_EXAMPLES = int(os.environ.get("SCRATCHRNN_KERNEL_EXAMPLES", "20"))
+VARIANTS = [
+    ("simple_rnn", {}),
+    ("lstm", {}),
+    ("gru", {"reset_after": True}),
+    ("gru", {"reset_after": False}),
+]
+IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
+LOOPS = ["jit", "blas"]
+ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"]
+dims = st.integers(1, 5)
+
+
+@contextlib.contextmanager
+def forced_loop(loop):
+    saved = _common.FORCE_LOOP
+    _common.FORCE_LOOP = loop
+    try:
+        yield
+    finally:
+        _common.FORCE_LOOP = saved
+
+
+def assert_close(actual, expected, rtol, what):
+    assert actual.shape == expected.shape, what
+    assert actual.dtype == expected.dtype, what
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def run_both(cell, x, states, weights, options, upstream, ledger, rng):
+    """Forward and backward through the reference cell and the kernel with the same upstream gradients."""
+    reference, kernel = CELLS[cell], KERNELS[cell]
+    out_ref, finals_ref, cache_ref = reference.forward(x, states, weights, **options)
+    out_ker, finals_ker, cache_ker = kernel.forward(x, states, weights, **options)
+    d_outputs = rng.standard_normal(out_ref.shape).astype(x.dtype)
+    d_finals = tuple(rng.standard_normal(f.shape).astype(x.dtype) for f in finals_ref)
+    if upstream == "finals":
+        d_outputs = None
+    elif upstream == "outputs":
+        d_finals = (None,) * len(d_finals)
+    grads_ref = reference.backward(d_outputs, d_finals, cache_ref, ledger=ledger)
+    grads_ker = kernel.backward(d_outputs, d_finals, cache_ker, ledger=ledger)
+    return (out_ref, finals_ref, grads_ref), (out_ker, finals_ker, grads_ker)
+
+
+def assert_same_results(expected, actual, rtol):
+    (out_ref, finals_ref, grads_ref), (out_ker, finals_ker, grads_ker) = expected, actual
+    assert_close(out_ker, out_ref, rtol, "outputs")
+    assert len(finals_ker) == len(finals_ref)
+    for i, (a, b) in enumerate(zip(finals_ker, finals_ref)):
+        assert_close(a, b, rtol, f"final state {i}")
+    assert_close(grads_ker.inputs, grads_ref.inputs, rtol, "d inputs")
+    assert len(grads_ker.initial_states) == len(grads_ref.initial_states)
+    for i, (a, b) in enumerate(zip(grads_ker.initial_states, grads_ref.initial_states)):
+        assert_close(a, b, rtol, f"d initial state {i}")
+    for name, a, b in zip(("kernel", "recurrent_kernel", "bias"), grads_ker.weights, grads_ref.weights):
+        if b is None:
+            assert a is None, name
+        else:
+            assert_close(a, b, rtol, f"d {name}")
+    if grads_ref.ledger is None:
+        assert grads_ker.ledger is None
+    else:
+        assert sorted(grads_ker.ledger) == sorted(grads_ref.ledger)
+        for key in grads_ref.ledger:
+            assert_close(grads_ker.ledger[key], grads_ref.ledger[key], rtol, f"ledger {key}")
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+@settings(max_examples=MAX_EXAMPLES, deadline=None)
+@given(batch=dims, steps=dims, input_dim=dims, units=dims, seed=st.integers(0, 2**32 - 1),
+       go_backwards=st.booleans(), use_bias=st.booleans(), ledger=st.booleans(),
+       activation=st.sampled_from(ACTIVATIONS), recurrent_activation=st.sampled_from(ACTIVATIONS),
+       upstream=st.sampled_from(["both", "outputs", "finals"]))
+def test_kernel_matches_reference_float64(loop, cell, options, batch, steps, input_dim, units, seed,
+                                          go_backwards, use_bias, ledger, activation, recurrent_activation,
+                                          upstream):
+    rng = np.random.default_rng(seed)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, batch, steps, input_dim, units, use_bias=use_bias,
+                                        **weight_options)
+    options = dict(options, activation=activation, go_backwards=go_backwards)
+    if cell != "simple_rnn":
+        options["recurrent_activation"] = recurrent_activation
+    with forced_loop(loop):
+        expected, actual = run_both(cell, x, states, weights, options, upstream, ledger, rng)
+    assert_same_results(expected, actual, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+def test_kernel_matches_reference_float32(loop, cell, options):
+    """The layers' default dtype: float32 in, float32 out, agreeing with the reference to ~1e-5."""
+    rng = np.random.default_rng(4)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, 4, 7, 3, 6, **weight_options)
+    x = x.astype(np.float32)
+    states = tuple(s.astype(np.float32) for s in states)
+    weights = tuple(w.astype(np.float32) for w in weights)
+    with forced_loop(loop):
+        expected, actual = run_both(cell, x, states, weights, options, "both", True, rng)
+    assert actual[0].dtype == np.float32
+    assert all(g.dtype == np.float32 for g in actual[2].weights)
+    assert_same_results(expected, actual, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+def test_default_loop_agrees_at_a_larger_shape(cell, options):
+    """A shape past the size rule, so the automatic choice takes the "blas" loop; float64."""
+    rng = np.random.default_rng(8)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, 12, 6, 5, 24, **weight_options)
+    weights = tuple(w / 4 for w in weights)  # keep 24 units away from saturation
+    assert not _common.use_jit_loop(12, 24)
+    with forced_loop(None):
+        expected, actual = run_both(cell, x, states, weights, dict(options), "both", True, rng)
+    assert_same_results(expected, actual, rtol=1e-12)
+
+
+def test_size_rule_picks_the_jit_loop_for_small_shapes():
+    with forced_loop(None):
+        assert _common.use_jit_loop(1, 50)  # the stateful alphabet LSTM
+        assert not _common.use_jit_loop(32, 128)
+    with forced_loop("blas"):
+        assert not _common.use_jit_loop(1, 1)
+    with forced_loop("gpu"), pytest.raises(ValueError, match="FORCE_LOOP"):
+        _common.use_jit_loop(1, 1)
+
+
+def test_unknown_activation_and_wrong_gru_bias_are_refused_like_the_cells():
+    rng = np.random.default_rng(0)
+    x, states, weights = random_problem(rng, "gru", 2, 3, 2, 4, reset_after=True)
+    with pytest.raises(ValueError, match="bias"):
+        k_gru.forward(x, states, weights, reset_after=False)
+    with pytest.raises(ValueError, match="activation"):
+        k_gru.forward(x, states, weights, activation="softmax")
+
+
+def test_kernels_as_plain_python_with_numba_disable_jit():
+    """The same parity tests with NUMBA_DISABLE_JIT=1: the kernel code is also correct as Python."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", SCRATCHRNN_KERNEL_EXAMPLES="4")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-k", "not disable_jit", "-q", "-x",
+         "-p", "no:cacheprovider"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+def test_zero_steps_like_the_reference(loop, cell, options):
+    rng = np.random.default_rng(1)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, 2, 0, 3, 4, **weight_options)
+    with forced_loop(loop):
+        expected, actual = run_both(cell, x, states, weights, dict(options), "both", True, rng)
+    assert_same_results(expected, actual, rtol=1e-12)
