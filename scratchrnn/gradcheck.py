@@ -114,8 +114,9 @@ def check_layer(layer, x: np.ndarray, initial_state=None, seed: int = 0, eps: fl
     run()
     upstream = projections if isinstance(returned, list) else projections[0]
     d_x = layer.backward(upstream)
-    arrays = {f"weight {i} {w.shape}": w for i, w in enumerate(layer.weights)}
-    analytic = {f"weight {i} {w.shape}": g for i, (w, g) in enumerate(zip(layer.weights, layer.gradients))}
+    names = [f"{name} {w.shape}" for name, w in zip(layer.weight_names, layer.weights)]
+    arrays = dict(zip(names, layer.weights))
+    analytic = dict(zip(names, layer.gradients))
     arrays["input"], analytic["input"] = x, d_x
     for i, (s, g) in enumerate(zip(states or [], getattr(layer, "initial_state_gradients", []))):
         arrays[f"initial state {i}"], analytic[f"initial state {i}"] = s, g

@@ -262,13 +262,14 @@ def test_cli_info_describes_the_checkpoint(tmp_path, capsys):
 def test_cli_gradcheck_reports_relative_errors_and_passes(argv, capsys):
     assert cli.main(["gradcheck", *argv]) == 0
     out = capsys.readouterr().out
-    assert "weight 0" in out and "input" in out and "initial state 0" in out and "passed" in out
+    assert "kernel" in out and "recurrent_kernel" in out and "input" in out and "initial state 0" in out
+    assert "passed" in out
     if "--no-reset-after" in argv:
         assert "reset_after=False" in out
 
 
 def test_cli_gradcheck_exits_1_when_the_check_fails(monkeypatch, capsys):
-    monkeypatch.setattr(gradcheck, "check_layer", lambda *a, **k: gradcheck.Report({"weight 0": 1e-3}))
+    monkeypatch.setattr(gradcheck, "check_layer", lambda *a, **k: gradcheck.Report({"kernel (2, 4)": 1e-3}))
     assert cli.main(["gradcheck", "lstm"]) == 1
     assert "FAILED" in capsys.readouterr().out
 
