@@ -7,6 +7,7 @@ import importlib
 
 BACKENDS = ("numpy", "numba")
 _default = "numba"  # the kernels; "numpy" runs the reference cells
+_modules: dict = {}
 
 
 def set_backend(name: str) -> None:
@@ -27,5 +28,9 @@ def _check(name):
 
 def cell_module(cell_name: str, backend: str | None = None):
     """The module with ``forward``/``backward`` for ``cell_name`` under ``backend`` (None: default)."""
-    package = "cells" if _check(backend or _default) == "numpy" else "kernels"
-    return importlib.import_module(f"scratchrnn.{package}.{cell_name}")
+    key = (cell_name, backend or _default)
+    module = _modules.get(key)
+    if module is None:  # first use: check the name once, then the lookup is one dict access per call
+        package = "cells" if _check(key[1]) == "numpy" else "kernels"
+        module = _modules[key] = importlib.import_module(f"scratchrnn.{package}.{cell_name}")
+    return module

@@ -12,6 +12,8 @@ instead, dL/dz = (p - y) / N, which is exact where no clipping happened and neve
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .validation import check_array, check_targets
@@ -45,7 +47,7 @@ class Loss:
 
 
 def _samples(y_pred: np.ndarray) -> int:
-    return int(np.prod(y_pred.shape[:-1]))
+    return math.prod(y_pred.shape[:-1])
 
 
 class CategoricalCrossentropy(Loss):

@@ -138,7 +138,7 @@ class Sequential:
         for metric in self.metrics:
             predicted = probabilities.argmax(axis=-1)
             truth = y.argmax(axis=-1) if y.shape == probabilities.shape else y.reshape(predicted.shape)
-            values[metric] = float(np.mean(predicted == truth))
+            values[metric] = np.count_nonzero(predicted == truth) / predicted.size
         return values
 
     def _train_step(self, x, y) -> dict:
@@ -226,7 +226,12 @@ class Sequential:
         (x_val, y_val), initial_epoch < 0, shuffle not True/False/'batch'); RuntimeError before
         compile. A NaN or infinite loss or gradient does not raise: training stops with a
         RuntimeWarning naming the epoch and batch, ``stop_reason`` keeps the message, and the weights
-        are those after the last good batch."""
+        are those after the last good batch.
+
+        When a callback stops training inside an epoch, ``epoch`` still counts only completed epochs
+        and ``partial_epoch`` records where the stop came (checkpoints keep it): a later fit whose
+        ``initial_epoch`` is that epoch finishes it, same shuffle and remaining batches, so that the
+        run goes on bit for bit as if it had not been interrupted."""
         self._require_compiled("fit")
         if nb_epoch is not None:
             epochs = nb_epoch

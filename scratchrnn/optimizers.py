@@ -4,7 +4,9 @@ and Keras 3 update rules, and Keras's three kinds of gradient clipping.
 The model keeps all its weights as views into one contiguous 1-D array and its gradients likewise,
 so one optimizer step is a handful of vectorised NumPy operations over the whole buffer, whatever
 the number of weight tensors. Every slot (momentum, velocity, ...) is one flat array of the same
-size and dtype as the parameters, created on the first ``apply``.
+size and dtype as the parameters, created on the first ``apply``. Under the ``"numba"`` backend
+(``scratchrnn.set_backend``) each update runs instead as one fused Numba loop with the same
+operations in the same order (the NumPy lines below are the reference; the tests hold the two equal).
 
 Notation used in the docstrings (all operations elementwise on the flat buffer):
 
@@ -18,10 +20,18 @@ One ``apply(params, grads, segments)``:
     (C1) clipvalue c:        g = clip(grads, -c, c)
     (C2) clipnorm c:         g_k = grads_k * c / max(||grads_k||, c)   for each tensor k (segment)
     (C3) global_clipnorm c:  g = grads * c / max(n, c)
-    then t = iterations + 1 and the optimizer's update (U...) below, in place on params and slots.
+    then t = iterations + 1 and the optimizer's update, (S..), (R..), (G..) or (A..) below, in place
+    on params and slots.
 
-Keras writes NaN into every weight when the global norm is infinite (its scale is c * min(1/n, 1/c)
-+ (n - n)); here such a step is refused before anything is written.
+Where Keras differs, knowingly:
+- Keras writes NaN into every weight when the global norm is infinite (its scale is
+  c * min(1/n, 1/c) + (n - n)); here such a step is refused before anything is written.
+- Keras rounds some hyperparameters through float32 even for float64 weights: the learning rate (a
+  float32 variable), SGD's momentum and Adam's betas inside beta^t (``ops.cast`` of a Python float),
+  Adagrad's starting accumulator (its Constant initializer). Here every hyperparameter enters in
+  the weights' dtype, so float64 runs agree with Keras bit for bit only when those values are
+  exact in float32 (0.875, 1 - 2^-10, ...); with Keras's defaults they agree to about 1e-5.
+- ``clipvalue=0`` silently disables clipping in Keras; here clip values must be positive.
 """
 
 from __future__ import annotations
@@ -138,6 +148,15 @@ class Optimizer:
     def learning_rate(self, value) -> None:  # callbacks (ReduceLROnPlateau, schedules) assign here
         self._lr = _number(value, "learning_rate", low=0.0)
 
+    @property
+    def lr(self) -> float:
+        """Keras 2's name for ``learning_rate``."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self.learning_rate = value
+
     def _hyperparameters(self) -> dict:
         """The subclass's own arguments, for get_config."""
         return {}
@@ -148,7 +167,9 @@ class Optimizer:
         """One optimizer step: update the flat ``params`` in place from the flat ``grads``.
 
         ``segments`` are the slices of the weight tensors inside the flat buffers; only per-tensor
-        ``clipnorm`` needs them (None: the buffer is one tensor). ``grads`` is never modified.
+        ``clipnorm`` needs them (None: the buffer is one tensor); they are checked when a new list
+        object comes, so pass a new list rather than changing one in place. ``grads`` is never
+        modified.
         Raises NonFiniteGradientError, leaving parameters, slots and ``iterations`` untouched, when
         the gradient holds an infinity or a NaN.
         """
@@ -179,8 +200,8 @@ class Optimizer:
         elif self.global_clipnorm is not None and norm > self.global_clipnorm:
             g = np.multiply(grads, self.global_clipnorm / norm, out=self._clipped)  # (C3)
 
+        self._update(params, g, self.iterations + 1)
         self.iterations += 1
-        self._update(params, g, self.iterations)
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no update rule; use SGD, RMSprop, "

@@ -398,6 +398,8 @@ def test_get_names_instances_and_keras_2_alias():
     opt = SGD(0.3)
     assert optimizers.get(opt) is opt
     assert Adam(lr=0.02).learning_rate == 0.02 and SGD(lr=0.5).learning_rate == 0.5
+    opt.lr = 0.125
+    assert opt.learning_rate == 0.125 == opt.lr
     assert SGD().learning_rate == 0.01 and RMSprop().learning_rate == 0.001 and Adam().epsilon == 1e-7
     assert Adagrad().initial_accumulator_value == 0.1
 
@@ -494,3 +496,11 @@ def test_numba_kernels_match_numpy(variant, dtype):
         scratchrnn.set_backend(previous)
     tolerance = 1e-12 if dtype == np.float64 else 1e-5
     assert error(results["numba"], results["numpy"], start) < tolerance
+
+
+def test_base_class_has_no_update_rule():
+    opt = optimizers.Optimizer(0.1)
+    params = np.zeros(3)
+    with pytest.raises(NotImplementedError, match="SGD"):
+        opt.apply(params, np.ones(3))
+    assert opt.iterations == 0 and np.all(params == 0)
