@@ -55,7 +55,7 @@ def check_positive_int(value, name: str, allow_none: bool = False):
 def check_choice(value, name: str, choices):
     try:
         known = value in choices
-    except TypeError:  # an unhashable value in a set of choices
+    except (TypeError, ValueError):  # an unhashable value in a set, an array compared with a number
         known = False
     if not known:
         raise ValueError(f"{name}: expected one of {sorted(choices, key=repr)}, got {value!r}")

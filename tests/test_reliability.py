@@ -948,16 +948,14 @@ def test_memory_is_bounded_across_thousands_of_generated_characters():
 def test_memory_of_repeated_checkpoints_is_flat(tmp_path):
     model = _built()
     path = tmp_path / "model.ckpt"
-    model.save(path)
-    load_model(path)
+    traced = []
     tracemalloc.start()
     try:
-        start = tracemalloc.get_traced_memory()[0]
-        for _ in range(30):
+        for _ in range(40):
             model.save(path)
             load_model(path, restore_rng=False)
-        growth = tracemalloc.get_traced_memory()[0] - start
+            traced.append(tracemalloc.get_traced_memory()[0])
     finally:
         tracemalloc.stop()
-    assert growth < 64 * 1024
+    assert traced[-1] - traced[9] < 32 * 1024  # after a warm-up of 10 rounds, 30 more keep nothing
     assert os.listdir(tmp_path) == ["model.ckpt"]
