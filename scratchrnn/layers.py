@@ -324,6 +324,7 @@ class _Recurrent(Layer):
             d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
         grads = cell_module(self.cell_name, self.backend).backward(
             d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger)
+        self._cache = None  # the activations are spent: free them before the next forward makes new ones
         self._store_gradients([g for g in grads.weights if g is not None])
         self.initial_state_gradients = list(grads.initial_states)
         self.ledger = grads.ledger
@@ -473,6 +474,7 @@ class Dense(Layer):
 
     def backward(self, dy, through_activation=True):
         x, z, a = self._cache
+        self._cache = None
         dz = _activation_backward(self.activation, z, a, dy) if through_activation else dy
         flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
         grads = [flat_x.T @ flat_dz]  # (D, units), summed over batch and time in one GEMM
