@@ -4,7 +4,7 @@
                                    [--seed S] [--greedy]
         print the prime followed by N characters sampled from a saved character model
     scratchrnn info CHECKPOINT
-        the architecture (one line per layer), parameter counts, vocabulary, epoch and step
+        the architecture (one line per layer), parameter counts, vocabulary, epoch, step, last loss
     scratchrnn gradcheck {rnn,lstm,gru} [--no-reset-after] [--units U] [--steps T] [--batch B]
                                         [--features D] [--seed S]
         check a float64 layer's hand-written backward against finite differences; exit 1 when the
@@ -17,6 +17,7 @@ argument), reported as one line on stderr.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -117,6 +118,14 @@ def _info(args) -> int:
         print(f"optimizer: {type(model.optimizer).__name__}" + (f", learning rate {rate:g}"
                                                                  if isinstance(rate, float) else ""))
     print(f"epoch: {model.epoch} (completed), step: {model.step} (optimizer steps)")
+    if model.last_logs:
+        loss = model.last_logs.get("loss")
+        bits = ""
+        if loss is not None and model.vocabulary:
+            bits = f" ({loss / math.log(2):.3f} bits per character)"
+        print("last epoch: " + ", ".join(f"{k} {v:.4f}" for k, v in model.last_logs.items()) + bits)
+    else:
+        print("last epoch: no training logs stored")
     return 0
 
 

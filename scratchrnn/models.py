@@ -38,6 +38,7 @@ class Sequential:
         # "rng": the random state at its start}; fit(initial_epoch=that epoch) continues it from the next
         # batch with the same shuffle, as an uninterrupted run would. Saved in checkpoints.
         self.partial_epoch = None
+        self.last_logs = None  # the last completed epoch's logs ("loss", metrics), kept by checkpoints
         self.vocabulary = None  # optional, saved with checkpoints of character models
         for layer in layers or []:
             self.add(layer)
@@ -283,6 +284,7 @@ class Sequential:
                 self.partial_epoch = {"epoch": epoch, "batches": done, "rng": epoch_rng}
             else:
                 self.epoch, self.partial_epoch = epoch + 1, None
+            self.last_logs = {key: float(value) for key, value in logs.items()}
             hooks.on_epoch_end(epoch, logs)
             if verbose == 2:
                 print(f"Epoch {epoch + 1}/{epochs} - {seconds:.1f}s - "

@@ -94,6 +94,7 @@ def save_checkpoint(model, filepath, include_optimizer: bool = True) -> None:
         "epoch": model.epoch, "step": model.step, "rng": rng.get_state(),
         "vocabulary": None if model.vocabulary is None else list(model.vocabulary),
         "compile": None, "optimizer_state": [], "partial_epoch": model.partial_epoch,
+        "last_logs": model.last_logs,
     }
     arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
     states = [s for layer in model.layers if getattr(layer, "stateful", False) and layer.states
@@ -215,6 +216,10 @@ def _check_header(header: dict, where: str) -> None:
             'null or {"loss": str, "metrics": [str, ...], "optimizer": dict}')
     require(_is_str_list(header.get("optimizer_state", [])), "optimizer_state", "a list of array names")
     require(header.get("rng") is None or isinstance(header["rng"], dict), "rng", "null or a dict")
+    last_logs = header.get("last_logs")
+    require(last_logs is None or (isinstance(last_logs, dict) and all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        for k, v in last_logs.items())), "last_logs", "null or a dict of names to numbers")
     partial = header.get("partial_epoch")
     require(partial is None or (isinstance(partial, dict) and _is_int(partial.get("epoch"))
                                 and _is_int(partial.get("batches"), 1)
@@ -302,6 +307,7 @@ def load_checkpoint(filepath, restore_rng: bool = True):
         _restore_states(model, arrays)
         model.epoch, model.step = header["epoch"], header["step"]
         model.vocabulary = header.get("vocabulary")
+        model.last_logs = header.get("last_logs")
         if header.get("compile"):
             stage = "its compile settings or optimizer state cannot be restored"
             settings = header["compile"]

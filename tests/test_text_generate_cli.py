@@ -1,5 +1,6 @@
 """Corpus handling (scratchrnn.text), sampling (scratchrnn.generate) and the ``scratchrnn`` command."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,7 @@ def test_cli_info_describes_the_checkpoint(tmp_path, capsys):
     assert f"parameters: {4 * 8 * (14 + 8 + 1) + 8 * 14 + 14:,}" in out
     assert f"vocabulary (14 characters): {CHARS!r}" in out
     assert "epoch: 3" in out and "Adam" in out
+    assert re.search(r"last epoch: loss \d+\.\d{4} \(\d+\.\d{3} bits per character\)", out)
 
 
 @pytest.mark.parametrize("argv", [["rnn"], ["lstm"], ["gru"], ["gru", "--no-reset-after"],
