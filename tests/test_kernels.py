@@ -157,6 +157,30 @@ def test_size_rule_picks_the_jit_loop_for_small_shapes():
         _common.use_jit_loop(1, 1)
 
 
+def test_lstm_size_rule_is_its_own():
+    with forced_loop(None):
+        assert _common.use_jit_loop(1, 50, k_lstm.JIT_LOOP_MAX_BATCH_UNITS)  # the stateful alphabet LSTM
+        assert not _common.use_jit_loop(4, 32, k_lstm.JIT_LOOP_MAX_BATCH_UNITS)
+        assert _common.use_jit_loop(4, 32)  # the default rule, for the other cells
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("recurrent_activation", ACTIVATIONS)
+def test_lstm_every_activation_pair(loop, activation, recurrent_activation):
+    """Every (phi, sigma) pair, float64: the LSTM "blas" step and the backward step specialise
+    (tanh, sigmoid) and keep z only where a derivative reads it (hard_sigmoid, relu)."""
+    rng = np.random.default_rng(5)
+    x, states, weights = random_problem(rng, "lstm", 3, 4, 2, 5)
+    options = dict(activation=activation, recurrent_activation=recurrent_activation)
+    with forced_loop(loop):
+        expected, actual = run_both("lstm", x, states, weights, options, "both", True, rng)
+        cache = k_lstm.forward(x, states, weights, **options)[2]
+    assert_same_results(expected, actual, rtol=1e-12)
+    reads_z = {"hard_sigmoid", "relu"} & {activation, recurrent_activation}
+    assert (cache["preact"] is None) == (not reads_z)
+
+
 def test_unknown_activation_and_wrong_gru_bias_are_refused_like_the_cells():
     rng = np.random.default_rng(0)
     x, states, weights = random_problem(rng, "gru", 2, 3, 2, 4, reset_after=True)

@@ -17,18 +17,23 @@ one the size rule picks.
 
     shape (D input features)          cell         cells    jit      blas     kernels / cells
     alphabet B1 T1 D1 H50 (stateful)  SimpleRNN    0.031    0.024    0.030    0.024   1.3x faster
-                                      LSTM         0.144    0.041    0.039    0.041   3.5x
+                                      LSTM *       0.144    0.044    0.043    0.036   4.0x
                                       GRU          0.090    0.059    0.079    0.059   1.5x
     B1 T100 D1 H50                    SimpleRNN    0.69     0.17     0.48     0.17    4.0x
-                                      LSTM         6.76     0.57     1.83     0.57    11.9x
+                                      LSTM *       5.97     0.69     0.97     0.72    8.3x
                                       GRU          2.98     0.44     1.92     0.44    6.7x
     B32 T50 D64 H128                  SimpleRNN    6.2      11.0     4.6      4.6     1.3x
-                                      LSTM         35.7     53.5     26.2     26.2    1.4x
+                                      LSTM *       35.6     50.7     18.8     18.3    1.9x
                                       GRU          18.9     29.6     16.1     16.1    1.2x
     B12 T100 D64 H700                 SimpleRNN    79       148      63       63      1.3x
-                                      LSTM         329      830      247      247     1.3x
+                                      LSTM *       380      852      257      259     1.5x
                                       GRU          237      624      198      198     1.2x
     (GRU with reset_after=False is within about 10% of reset_after=True throughout.)
+    * Re-measured (wall time, best of interleaved repeats, one BLAS thread) after note 9, in a later
+      session on a machine about 20% slower than for the other rows; that session measured the code
+      before note 9 at: B1 T100 jit 0.69 / blas 1.66, B32 T50 blas 24.5, B12 T100 blas 285. As a whole
+      training step (LSTM(128), B32 T50, one-hot V65 input, TimeDistributed(Dense(65)), Adam), 19.5 ms
+      before note 9 and 11.6 ms after; 3x LSTM(700) B12 T100: ~700 ms before, ~655 ms after.
 
 1. One GEMM for the input projection of all steps (``_common.input_projection``), one GEMM per weight
    gradient over all steps and one for dx (``summed_over_steps``, ``input_gradient``); only the
@@ -47,7 +52,8 @@ one the size rule picks.
            element-wise math.
    Per-step cost of the two (us, T=20, fwd+bwd) crosses over near B*H = 192 for SimpleRNN, 256-384
    for LSTM and about 384 for GRU (e.g. LSTM B4 H64: 42 vs 43; B4 H96: 62 vs 45); the rule is
-   ``batch * units <= 256`` -> "jit".
+   ``batch * units <= 256`` -> "jit". LSTM has its own rule, ``batch * units <= 64``, since note 9
+   made its "blas" loop cheaper (``kernels.lstm.JIT_LOOP_MAX_BATCH_UNITS`` has the measurements).
 
 4. The forward gate math of the "blas" loop is NumPy ufuncs, not Numba: Numba calls scalar libm for
    tanh (17 ns per element, float32 or float64; exp 2.4 ns), while NumPy's float32 tanh is vectorised
@@ -56,13 +62,16 @@ one the size rule picks.
    52 / 29.5 / 14.9 ms; B12 T100 H700 1304 / 202 / 151 ms. The backward pass needs no exp or tanh
    (the derivatives come from the stored activations), so its element-wise part is Numba in both
    loops, one call per step in "blas"; jit vs blas backward: B1 T100 H50 0.14 vs 0.31 ms, B32 T50 H128
-   11.2 vs 8.3 ms, B12 T100 H700 381 vs 126 ms.
+   11.2 vs 8.3 ms, B12 T100 H700 381 vs 126 ms. (For LSTM, note 9 supersedes (c).)
 
 5. Backward multiplies by a C-contiguous copy of U^T, made once per call: at B12 H700 the per-step
    product takes 0.78 ms that way and 1.44 ms with the transposed view, for a 1.3 ms copy.
 
 6. No per-step allocation: every array the loops write is made before the loop; activation choices
-   are integer codes (``_common.activation_code``) that the jitted code branches on.
+   are integer codes (``_common.activation_code``) that the jitted code branches on. A branch on a
+   code inside an element loop stops LLVM from vectorising it (the LSTM backward step took 18.5 us at
+   B32 H128, 4.5 ns per (b, j)): the LSTM kernels run the default pair (tanh, sigmoid) through a copy
+   of the loop with the codes as constants (an ``inline="always"`` helper), and it vectorises (4.5 us).
 
 7. No ``fastmath`` (DESIGN convention 12), and float32 stays float32 inside the jitted code
    (``_common.scalar_like`` types the constants; a bare 0.5 would promote to float64).
@@ -72,8 +81,24 @@ one the size rule picks.
    file, and the helpers in ``_common`` are compiled into their callers: after editing ``_common.py``,
    delete ``scratchrnn/kernels/__pycache__``.
 
+9. LSTM "blas" forward step: Numba passes for everything but tanh, with NumPy's vectorised tanh over
+   whole blocks in between (``_common.tanh_argument``/``from_tanh`` split ``activate`` around its tanh,
+   the same operations in the same order): pass 1 completes (L1) in place and writes the tanh
+   arguments (0.5 z for sigmoid), one np.tanh over all four blocks of the (B, 4H) row, pass 2 finishes
+   the gates, (L3) and the argument of phi(c), np.tanh, pass 3 (L4). B32 H128, hot caches, us:
+   6.0 + 4.7 (tanh) + 2.6 + 1.7 (tanh) + 0.7 = 16.5 per step, against ~70 for the ~14 ufunc calls it
+   replaces (in the training step above: forward element-wise 4.6 -> 1.6 ms, backward step 2.4 ->
+   0.85 ms). Memory: the input projection is written into ``preact`` and (L1) completed there (one
+   (T, B, 4H) buffer fewer), and where neither activation is hard_sigmoid or relu (whose derivatives
+   read z) the gates overwrite ``preact`` and the cache holds ``preact=None`` (another one fewer: at
+   B12 T100 H700 that is 2 x 13 MB less per layer). The jit loop completes (L1) in place the same way.
+   Tried, slower: fusing pass 1's (L1) add and the tanh arguments into one loop (6.0 -> 11 us: the
+   in-place store defeats LLVM's alias checks when gates is preact).
+
 Leads not taken (measure before adding): Numba with SVML (``intel-cmplr-lib-rt``) vectorises tanh and
-exp and could move the jit/blas crossover up; fusing the non-transcendental part of the "blas" forward
-step into Numba around NumPy's tanh (the 16k-element LSTM step at B32 H128 costs ~70 us in ~12 ufunc
-calls); the packed GEMM and the layer wavefront of DESIGN.md.
+exp and could move the jit/blas crossover up; note 9 for GRU (its backward steps also branch on codes
+per element, and its "blas" forward is still ufunc calls); the packed GEMM and the layer wavefront of
+DESIGN.md. What is left of the LSTM training step above is mostly GEMM at near peak: per step the
+recurrent products (~1.9 ms forward, ~2.2 ms backward), the input projection and dx (~0.7 ms each;
+dx of a layer that takes the data could be skipped by the layer), dW and dU (~0.7, ~1.0 ms).
 """

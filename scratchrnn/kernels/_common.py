@@ -10,8 +10,9 @@ Two time loops (``scratchrnn/kernels/__init__.py`` has the measurements behind t
 ``"jit"``   the whole recurrence in one Numba function; the recurrent product by ``matmul_into``.
             No Python per step: wins where call overhead dominates (small batch x units).
 ``"blas"``  a Python loop over time; per step the recurrent product is one NumPy (BLAS) matmul into a
-            preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh), the backward
-            element-wise math one Numba call.
+            preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh; LSTM: Numba
+            passes around NumPy's tanh, see ``tanh_argument``), the backward element-wise math one
+            Numba call.
 
 ``use_jit_loop`` chooses; ``FORCE_LOOP`` overrides it (tests and benchmarks run both).
 """
@@ -70,6 +71,39 @@ def activate(code, z):
         zero = scalar_like(0.0, z)
         return zero if z < zero else z  # maximum(z, 0); NaN passes through
     return z
+
+
+def uses_tanh(code: int) -> bool:
+    """True for the activations that ``activate`` computes through tanh (tanh, sigmoid)."""
+    return code == TANH or code == SIGMOID
+
+
+@njit(cache=True)
+def tanh_argument(code, z):
+    """The first half of ``activate``: what it passes to tanh for tanh (z) and sigmoid (0.5 z); the
+    whole activation for the others. With ``from_tanh``, for every code:
+    activate(code, z) == from_tanh(code, tanh(tanh_argument(code, z))) if uses_tanh(code) else
+    from_tanh(code, tanh_argument(code, z)), the same operations in the same order; the tanh in between
+    is then NumPy's vectorised one, over a whole block."""
+    if code == TANH:
+        return z
+    if code == SIGMOID:
+        return scalar_like(0.5, z) * z
+    return activate(code, z)
+
+
+@njit(cache=True)
+def from_tanh(code, v):
+    """The second half of ``activate`` (see ``tanh_argument``): 0.5 (v + 1) for sigmoid, else v."""
+    if code == SIGMOID:
+        return scalar_like(0.5, v) * (v + scalar_like(1.0, v))
+    return v
+
+
+def needs_preactivation(code: int) -> bool:
+    """True where ``derivative`` reads its input z (hard_sigmoid, relu); tanh, sigmoid and linear take
+    their derivative from the output alone, so a kernel need not keep z for them."""
+    return code in (HARD_SIGMOID, RELU)
 
 
 @njit(cache=True)
@@ -188,13 +222,14 @@ def state_gradient(d_state, like):
 
 # -- which loop -------------------------------------------------------------------------------------
 FORCE_LOOP: str | None = None  # None: by size; "jit" or "blas" to force one (tests, benchmarks)
-JIT_LOOP_MAX_BATCH_UNITS = 256  # batch * units up to which the whole loop runs in Numba (measured)
+JIT_LOOP_MAX_BATCH_UNITS = 256  # largest batch * units for the all-Numba loop (measured; LSTM: its own)
 
 
-def use_jit_loop(batch: int, units: int) -> bool:
-    """True for the all-Numba loop, False for the Python loop over BLAS products."""
+def use_jit_loop(batch: int, units: int, max_batch_units: int | None = None) -> bool:
+    """True for the all-Numba loop, False for the Python loop over BLAS products; a cell whose "blas"
+    loop is cheaper passes its own measured ``max_batch_units`` (None: ``JIT_LOOP_MAX_BATCH_UNITS``)."""
     if FORCE_LOOP is not None:
         if FORCE_LOOP not in ("jit", "blas"):
             raise ValueError(f"FORCE_LOOP: expected None, 'jit' or 'blas', got {FORCE_LOOP!r}")
         return FORCE_LOOP == "jit"
-    return batch * units <= JIT_LOOP_MAX_BATCH_UNITS
+    return batch * units <= (JIT_LOOP_MAX_BATCH_UNITS if max_batch_units is None else max_batch_units)
