@@ -181,6 +181,30 @@ def test_lstm_every_activation_pair(loop, activation, recurrent_activation):
     assert (cache["preact"] is None) == (not reads_z)
 
 
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("recurrent_activation", ACTIVATIONS)
+def test_gru_every_activation_pair(loop, reset_after, activation, recurrent_activation):
+    """Every (phi, sigma) pair and both variants, float64: the GRU "blas" forward passes and the
+    backward steps specialise (tanh, sigmoid) and keep a_* only where a derivative reads it."""
+    rng = np.random.default_rng(6)
+    x, states, weights = random_problem(rng, "gru", 3, 4, 2, 5, reset_after=reset_after)
+    options = dict(activation=activation, recurrent_activation=recurrent_activation, reset_after=reset_after)
+    with forced_loop(loop):
+        expected, actual = run_both("gru", x, states, weights, options, "both", True, rng)
+        cache = k_gru.forward(x, states, weights, **options)[2]
+    assert_same_results(expected, actual, rtol=1e-12)
+    reads_z = {"hard_sigmoid", "relu"} & {activation, recurrent_activation}
+    assert (cache["preact"] is None) == (not reads_z)
+
+
+def test_gru_size_rule_is_its_own():
+    with forced_loop(None):
+        assert _common.use_jit_loop(1, 50, k_gru.JIT_LOOP_MAX_BATCH_UNITS)  # batch 1, 50 units
+        assert not _common.use_jit_loop(4, 48, k_gru.JIT_LOOP_MAX_BATCH_UNITS)
+
+
 def test_unknown_activation_and_wrong_gru_bias_are_refused_like_the_cells():
     rng = np.random.default_rng(0)
     x, states, weights = random_problem(rng, "gru", 2, 3, 2, 4, reset_after=True)

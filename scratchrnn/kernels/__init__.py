@@ -21,19 +21,25 @@ one the size rule picks.
                                       GRU          0.090    0.059    0.079    0.059   1.5x
     B1 T100 D1 H50                    SimpleRNN    0.69     0.17     0.48     0.17    4.0x
                                       LSTM *       5.97     0.69     0.97     0.72    8.3x
-                                      GRU          2.98     0.44     1.92     0.44    6.7x
+                                      GRU **       2.98     0.36     0.80     0.35    8.5x
     B32 T50 D64 H128                  SimpleRNN    6.2      11.0     4.6      4.6     1.3x
                                       LSTM *       35.6     50.7     18.8     18.3    1.9x
-                                      GRU          18.9     29.6     16.1     16.1    1.2x
+                                      GRU **       18.9     30.5     14.6     14.6    1.3x
     B12 T100 D64 H700                 SimpleRNN    79       148      63       63      1.3x
                                       LSTM *       380      852      257      259     1.5x
-                                      GRU          237      624      198      198     1.2x
+                                      GRU **       237      623      203      199     1.2x
     (GRU with reset_after=False is within about 10% of reset_after=True throughout.)
     * Re-measured (wall time, best of interleaved repeats, one BLAS thread) after note 9, in a later
       session on a machine about 20% slower than for the other rows; that session measured the code
       before note 9 at: B1 T100 jit 0.69 / blas 1.66, B32 T50 blas 24.5, B12 T100 blas 285. As a whole
       training step (LSTM(128), B32 T50, one-hot V65 input, TimeDistributed(Dense(65)), Adam), 19.5 ms
       before note 9 and 11.6 ms after; 3x LSTM(700) B12 T100: ~700 ms before, ~655 ms after.
+    ** Re-measured the same way after note 10 (reset_after=True; the "cells" column is the old one), in
+      a session where the code before note 10 measured: B1 T100 jit 0.35 / blas 1.63, B32 T50 blas 18.5,
+      B12 T100 blas 221 (reset_after=False: 1.75, 18.6, 234 before; 1.05, 13.8, 207 after). As the
+      training step above with GRU(128) (medians, alternating runs of old and new code, noisy machine):
+      reset_after=True 21.7-22.6 ms before, 18.2-19.6 ms after; reset_after=False 20.3-22.0 before,
+      14.7-16.2 after.
 
 1. One GEMM for the input projection of all steps (``_common.input_projection``), one GEMM per weight
    gradient over all steps and one for dx (``summed_over_steps``, ``input_gradient``); only the
@@ -53,7 +59,8 @@ one the size rule picks.
    Per-step cost of the two (us, T=20, fwd+bwd) crosses over near B*H = 192 for SimpleRNN, 256-384
    for LSTM and about 384 for GRU (e.g. LSTM B4 H64: 42 vs 43; B4 H96: 62 vs 45); the rule is
    ``batch * units <= 256`` -> "jit". LSTM has its own rule, ``batch * units <= 64``, since note 9
-   made its "blas" loop cheaper (``kernels.lstm.JIT_LOOP_MAX_BATCH_UNITS`` has the measurements).
+   made its "blas" loop cheaper (``kernels.lstm.JIT_LOOP_MAX_BATCH_UNITS`` has the measurements), and
+   GRU too, ``batch * units <= 160`` after note 10 (``kernels.gru.JIT_LOOP_MAX_BATCH_UNITS``).
 
 4. The forward gate math of the "blas" loop is NumPy ufuncs, not Numba: Numba calls scalar libm for
    tanh (17 ns per element, float32 or float64; exp 2.4 ns), while NumPy's float32 tanh is vectorised
@@ -62,7 +69,7 @@ one the size rule picks.
    52 / 29.5 / 14.9 ms; B12 T100 H700 1304 / 202 / 151 ms. The backward pass needs no exp or tanh
    (the derivatives come from the stored activations), so its element-wise part is Numba in both
    loops, one call per step in "blas"; jit vs blas backward: B1 T100 H50 0.14 vs 0.31 ms, B32 T50 H128
-   11.2 vs 8.3 ms, B12 T100 H700 381 vs 126 ms. (For LSTM, note 9 supersedes (c).)
+   11.2 vs 8.3 ms, B12 T100 H700 381 vs 126 ms. (For LSTM, note 9 supersedes (c); for GRU, note 10.)
 
 5. Backward multiplies by a C-contiguous copy of U^T, made once per call: at B12 H700 the per-step
    product takes 0.78 ms that way and 1.44 ms with the transposed view, for a 1.3 ms copy.
@@ -95,10 +102,28 @@ one the size rule picks.
    Tried, slower: fusing pass 1's (L1) add and the tanh arguments into one loop (6.0 -> 11 us: the
    in-place store defeats LLVM's alias checks when gates is preact).
 
+10. Notes 6 and 9 for GRU, both variants. Backward: the element-wise steps run (tanh, sigmoid) through
+   copies of their row loops with the codes as constants (``inline="always"`` helpers over contiguous
+   row slices, one per gate block); B32 H128, hot caches, us per step: reset_after 20.8 -> 9.3,
+   reset_before (the three steps around its two products) 18.3 -> 9.7. "blas" forward: Numba passes
+   for everything but tanh and NumPy's tanh over whole blocks in between, two tanh calls per step
+   since the candidate needs r: reset_after: pass 1 adds b_rec to the product, keeps rec_h, completes
+   a_z, a_r in place and writes their tanh arguments, np.tanh over the z|r block, pass 2 finishes z, r
+   and writes a_h (L5a) and its tanh argument, np.tanh over the h block, pass 3 finishes hh and (L7);
+   reset_before the same with s_t (L5b) written in pass 2 and the s_t U_h product between passes 2 and
+   3. In the training step of the table's ** note the forward pass went from 9.5 to 6.3 ms
+   (reset_after, cProfile). Memory as in note 9: the input projection is written into ``preact``
+   (one (T, B, 3H) buffer fewer), and unless an activation is hard_sigmoid or relu the gates
+   overwrite it and the cache holds ``preact=None`` (another one fewer). The crossover moved down:
+   ``kernels.gru.JIT_LOOP_MAX_BATCH_UNITS`` = 160 has the measurements. What is left of the GRU
+   backward element-wise step in the training step is memory traffic (cold caches: ~23 us per step
+   of reset_after against 9 hot; allocating its outputs fresh adds little).
+
 Leads not taken (measure before adding): Numba with SVML (``intel-cmplr-lib-rt``) vectorises tanh and
-exp and could move the jit/blas crossover up; note 9 for GRU (its backward steps also branch on codes
-per element, and its "blas" forward is still ufunc calls); the packed GEMM and the layer wavefront of
-DESIGN.md. What is left of the LSTM training step above is mostly GEMM at near peak: per step the
-recurrent products (~1.9 ms forward, ~2.2 ms backward), the input projection and dx (~0.7 ms each;
-dx of a layer that takes the data could be skipped by the layer), dW and dU (~0.7, ~1.0 ms).
+exp and could move the jit/blas crossover up; the packed GEMM and the layer wavefront of DESIGN.md;
+for GRU reset_after, keeping only r * delta_a_h instead of all of delta_rec (dU as two GEMMs, as in
+(dL9b)), which would write a third of it. What is left of the LSTM training step above is mostly
+GEMM at near peak: per step the recurrent products (~1.9 ms forward, ~2.2 ms backward), the input
+projection and dx (~0.7 ms each; dx of a layer that takes the data could be skipped by the layer),
+dW and dU (~0.7, ~1.0 ms).
 """

@@ -10,7 +10,7 @@ Two time loops (``scratchrnn/kernels/__init__.py`` has the measurements behind t
 ``"jit"``   the whole recurrence in one Numba function; the recurrent product by ``matmul_into``.
             No Python per step: wins where call overhead dominates (small batch x units).
 ``"blas"``  a Python loop over time; per step the recurrent product is one NumPy (BLAS) matmul into a
-            preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh; LSTM: Numba
+            preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh; LSTM, GRU: Numba
             passes around NumPy's tanh, see ``tanh_argument``), the backward element-wise math one
             Numba call.
 

@@ -14,19 +14,31 @@ from numba import njit
 
 from ..cells import Gradients, batch_major, step_contributions
 from ._common import (
+    SIGMOID,
+    TANH,
     activate,
-    activate_numpy,
     activation_code,
     as_contiguous,
     derivative,
+    from_tanh,
     input_gradient,
     input_projection,
     matmul_into,
+    needs_preactivation,
     scalar_like,
     summed_over_steps,
+    tanh_argument,
     upstream_time_major,
     use_jit_loop,
+    uses_tanh,
 )
+
+# The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks and its
+# backward steps vectorise (kernels/__init__.py note 10), which moves the crossover down from _common's
+# 256 (fwd + bwd, T=20, D=H, jit vs blas ms, reset_after=True / False: B4 H32 0.21 vs 0.26 / 0.22 vs 0.32,
+# B4 H40 0.29 vs 0.32 / 0.27 vs 0.34, B2 H96 0.55 vs 0.48 / 0.54 vs 0.52, B8 H24 0.28 vs 0.28 / 0.29 vs
+# 0.34, B8 H32 0.40 vs 0.35 / 0.40 vs 0.41, B8 H48 0.67 vs 0.46 / 0.63 vs 0.53).
+JIT_LOOP_MAX_BATCH_UNITS = 160
 
 
 def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
@@ -45,16 +57,17 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     if bias is not None and reset_after:
         input_bias, recurrent_bias = bias  # (3H,), (3H,): b_in, b_rec
 
-    x_tm, x_projected = input_projection(x, kernel, input_bias, go_backwards)  # (L1) (T, B, D), (T, B, 3H)
-    steps, batch = x_projected.shape[:2]
-    dtype = x_projected.dtype
+    # (L1) for all steps in one GEMM, written where the loop completes a_z, a_r, a_h in place.
+    x_tm, preact = input_projection(x, kernel, input_bias, go_backwards)  # (L1) (T, B, D), (T, B, 3H)
+    steps, batch = preact.shape[:2]
+    dtype = preact.dtype
     recurrent_kernel = as_contiguous(recurrent_kernel, dtype)  # (H, 3H)
-    preact = np.empty_like(x_projected)  # (T, B, 3H), a_z | a_r | a_h
-    gates = np.empty_like(x_projected)  # (T, B, 3H), z | r | hh
+    # The backward pass reads a_* only for hard_sigmoid and relu; otherwise the gates overwrite them.
+    keep_preact = needs_preactivation(phi) or needs_preactivation(sigma)
+    gates = np.empty_like(preact) if keep_preact else preact  # (T, B, 3H), z | r | hh
     hidden = np.empty((steps + 1, batch, units), dtype=dtype)  # (T+1, B, H), h_0..h_T
     hidden[0] = h0
-    jit_loop = use_jit_loop(batch, units)
-    scratch = None if jit_loop else np.empty((batch, units), dtype=dtype)  # (B, H), for (L7), "blas" loop
+    jit_loop = use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS)
     if reset_after:
         # (dL4a) needs rec_h, which only reset_after keeps apart from the candidate's pre-activation.
         rec_h = np.empty((steps, batch, units), dtype=dtype)  # (T, B, H)
@@ -63,14 +76,17 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
             recurrent_bias = np.zeros(3 * units, dtype=dtype)  # (3H,); adding 0 changes nothing
         recurrent_bias = as_contiguous(recurrent_bias, dtype)
         if jit_loop:
-            _forward_loop_after(x_projected, recurrent_kernel, recurrent_bias, phi, sigma, rec, preact,
-                                gates, rec_h, hidden)
+            _forward_loop_after(recurrent_kernel, recurrent_bias, phi, sigma, rec, preact, gates, rec_h,
+                                hidden)
         else:
             for t in range(steps):
-                np.matmul(hidden[t], recurrent_kernel, out=rec)  # (L2a)
-                rec += recurrent_bias  # (L2a)
-                _forward_step_after_numpy(t, x_projected, phi, sigma, rec, preact, gates, rec_h, hidden,
-                                          scratch)
+                np.matmul(hidden[t], recurrent_kernel, out=rec)  # (L2a) before b_rec
+                _gate_arguments_after(t, phi, sigma, rec, recurrent_bias, preact, gates,
+                                      rec_h)  # (L2a) (L3) (L4) up to tanh
+                _tanh_block(sigma, gates[t, :, :zr])  # (L3) (L4)
+                _candidate_argument_after(t, phi, sigma, preact, gates, rec_h)  # (L3) (L4) (L5a) (L6)
+                _tanh_block(phi, gates[t, :, zr:])  # (L6)
+                _hidden_update(t, phi, gates, hidden)  # (L6) after tanh, (L7)
         reset_input = None
     else:
         rec_h = None
@@ -78,27 +94,28 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         reset_input = np.empty((steps, batch, units), dtype=dtype)  # (T, B, H), s_t of (L5b)
         rec_s = np.empty((batch, units), dtype=dtype)  # (B, H), scratch for s_t U_h
         if jit_loop:
-            _forward_loop_before(x_projected, recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates,
-                                 reset_input, hidden)
+            _forward_loop_before(recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates, reset_input,
+                                 hidden)
         else:
             recurrent_zr, recurrent_h = recurrent_kernel[:, :zr], recurrent_kernel[:, zr:]  # (H, 2H), (H, H)
             for t in range(steps):
                 np.matmul(hidden[t], recurrent_zr, out=rec_zr)  # (L2b)
-                _gates_zr_numpy(t, x_projected, sigma, rec_zr, preact, gates)  # (L3) (L4)
-                np.multiply(gates[t, :, units:zr], hidden[t], out=reset_input[t])  # (L5b) s_t
+                _gate_arguments_before(t, sigma, rec_zr, preact, gates)  # (L3) (L4) up to tanh
+                _tanh_block(sigma, gates[t, :, :zr])  # (L3) (L4)
+                _reset_input(t, sigma, gates, hidden, reset_input)  # (L3) (L4) after tanh, (L5b) s_t
                 np.matmul(reset_input[t], recurrent_h, out=rec_s)  # (L5b)
-                _candidate_numpy(t, x_projected, phi, rec_s, preact, gates, hidden,
-                                 scratch)  # (L5b) (L6) (L7)
+                _candidate_argument_before(t, phi, rec_s, preact, gates)  # (L5b), (L6) up to tanh
+                _tanh_block(phi, gates[t, :, zr:])  # (L6)
+                _hidden_update(t, phi, gates, hidden)  # (L6) after tanh, (L7)
 
-    cache = dict(x_tm=x_tm, preact=preact, gates=gates, hidden=hidden, rec_h=rec_h, reset_input=reset_input,
-                 weights=weights, phi=phi, sigma=sigma, reset_after=reset_after, go_backwards=go_backwards,
-                 batch_shape=x.shape)
+    cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, hidden=hidden, rec_h=rec_h,
+                 reset_input=reset_input, weights=weights, phi=phi, sigma=sigma, reset_after=reset_after,
+                 go_backwards=go_backwards, batch_shape=x.shape)
     return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
 
 
 @njit(cache=True)
-def _forward_loop_after(x_projected, recurrent_kernel, recurrent_bias, phi, sigma, rec, preact, gates,
-                        rec_h, hidden):
+def _forward_loop_after(recurrent_kernel, recurrent_bias, phi, sigma, rec, preact, gates, rec_h, hidden):
     steps, batch, units = rec_h.shape
     for t in range(steps):
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec)  # (L2a)
@@ -106,63 +123,173 @@ def _forward_loop_after(x_projected, recurrent_kernel, recurrent_bias, phi, sigm
             for j in range(3 * units):
                 rec[b, j] += recurrent_bias[j]  # (L2a)
             for j in range(2 * units):
-                a = x_projected[t, b, j] + rec[b, j]  # (L3) (L4)
+                a = preact[t, b, j] + rec[b, j]  # (L3) (L4)
                 preact[t, b, j] = a
                 gates[t, b, j] = activate(sigma, a)  # (L3) (L4)
             for j in range(units):
                 z, r = gates[t, b, j], gates[t, b, units + j]
                 rec_h[t, b, j] = rec[b, 2 * units + j]
-                a = x_projected[t, b, 2 * units + j] + r * rec_h[t, b, j]  # (L5a)
+                a = preact[t, b, 2 * units + j] + r * rec_h[t, b, j]  # (L5a)
                 preact[t, b, 2 * units + j] = a
                 hh = activate(phi, a)  # (L6)
                 gates[t, b, 2 * units + j] = hh
                 hidden[t + 1, b, j] = z * hidden[t, b, j] + (scalar_like(1.0, z) - z) * hh  # (L7)
 
 
-def _forward_step_after_numpy(t, x_projected, phi, sigma, rec, preact, gates, rec_h, hidden, scratch):
-    """Step t after (L2a) (rec holds h_{t-1} U + b_rec), as in-place NumPy ufuncs."""
-    units = hidden.shape[2]
-    zr = 2 * units
-    rec_h[t] = rec[:, zr:]
-    _gates_zr_numpy(t, x_projected, sigma, rec[:, :zr], preact, gates)  # (L3) (L4)
-    np.multiply(gates[t, :, units:zr], rec_h[t], out=preact[t, :, zr:])  # (L5a)
-    np.add(x_projected[t, :, zr:], preact[t, :, zr:], out=preact[t, :, zr:])  # (L5a)
-    _candidate_tail_numpy(t, phi, gates, preact, hidden, scratch)  # (L6) (L7)
-
-
-def _gates_zr_numpy(t, x_projected, sigma, rec_zr, preact, gates):
-    zr = rec_zr.shape[1]
-    np.add(x_projected[t, :, :zr], rec_zr, out=preact[t, :, :zr])  # (L3) (L4)
-    activate_numpy(sigma, preact[t, :, :zr], gates[t, :, :zr])  # (L3) (L4)
-
-
-def _candidate_numpy(t, x_projected, phi, rec_s, preact, gates, hidden, scratch):
-    zr = 2 * hidden.shape[2]
-    np.add(x_projected[t, :, zr:], rec_s, out=preact[t, :, zr:])  # (L5b)
-    _candidate_tail_numpy(t, phi, gates, preact, hidden, scratch)  # (L6) (L7)
-
-
-def _candidate_tail_numpy(t, phi, gates, preact, hidden, scratch):
-    units = hidden.shape[2]
-    zr = 2 * units
-    activate_numpy(phi, preact[t, :, zr:], gates[t, :, zr:])  # (L6)
-    z, hh = gates[t, :, :units], gates[t, :, zr:]
-    # h_t = z * h_{t-1} + (1 - z) * hh in place: hidden[t+1] = (1 - z) * hh, then += z * h_{t-1}
-    np.subtract(1.0, z, out=hidden[t + 1])  # (L7)
-    hidden[t + 1] *= hh  # (L7)
-    np.multiply(z, hidden[t], out=scratch)  # (L7)
-    hidden[t + 1] += scratch  # (L7)
+# -- the "blas" forward step: Numba passes for everything but tanh, NumPy's vectorised tanh in between
+# (``_common.tanh_argument``/``from_tanh``; kernels/__init__.py, notes 9 and 10). Each pass runs the
+# default pair (tanh, sigmoid) with the codes as constants, so that its loops vectorise; gates may be
+# preact itself.
+def _tanh_block(code, block):
+    """The tanh between ``tanh_argument`` and ``from_tanh``, in place, where ``code`` has one."""
+    if uses_tanh(code):
+        np.tanh(block, out=block)
 
 
 @njit(cache=True)
-def _forward_loop_before(x_projected, recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates,
-                         reset_input, hidden):
+def _gate_arguments_after(t, phi, sigma, rec, recurrent_bias, preact, gates, rec_h):
+    """rec += b_rec, a_z | a_r completed in preact[t], their tanh arguments in gates[t], rec_h[t]."""
+    if phi == TANH and sigma == SIGMOID:
+        _gate_argument_rows_after(t, SIGMOID, rec, recurrent_bias, preact, gates, rec_h)
+    else:
+        _gate_argument_rows_after(t, sigma, rec, recurrent_bias, preact, gates, rec_h)
+
+
+@njit(inline="always")
+def _gate_argument_rows_after(t, sigma, rec, recurrent_bias, preact, gates, rec_h):
+    batch, units = rec_h.shape[1], rec_h.shape[2]
+    zr = 2 * units
+    bias_zr, bias_h = recurrent_bias[:zr], recurrent_bias[zr:]
+    for b in range(batch):
+        rec_zr, rec_hh = rec[b, :zr], rec[b, zr:]
+        a, g, rh = preact[t, b, :zr], gates[t, b, :zr], rec_h[t, b]
+        for j in range(zr):
+            rec_zr[j] += bias_zr[j]  # (L2a)
+        for j in range(units):
+            rec_hh[j] += bias_h[j]  # (L2a)
+            rh[j] = rec_hh[j]
+        for j in range(zr):
+            a[j] = a[j] + rec_zr[j]  # (L3) (L4)
+        for j in range(zr):
+            g[j] = tanh_argument(sigma, a[j])  # (L3) (L4) before tanh
+
+
+@njit(cache=True)
+def _candidate_argument_after(t, phi, sigma, preact, gates, rec_h):
+    """z, r after tanh, a_h = x_h + r * rec_h (L5a) in preact[t], its tanh argument in gates[t]."""
+    if phi == TANH and sigma == SIGMOID:
+        _candidate_argument_rows_after(t, TANH, SIGMOID, preact, gates, rec_h)
+    else:
+        _candidate_argument_rows_after(t, phi, sigma, preact, gates, rec_h)
+
+
+@njit(inline="always")
+def _candidate_argument_rows_after(t, phi, sigma, preact, gates, rec_h):
+    batch, units = rec_h.shape[1], rec_h.shape[2]
+    zr = 2 * units
+    for b in range(batch):
+        g_zr, g_r, g_h = gates[t, b, :zr], gates[t, b, units:zr], gates[t, b, zr:]
+        a_h, rh = preact[t, b, zr:], rec_h[t, b]
+        for j in range(zr):
+            g_zr[j] = from_tanh(sigma, g_zr[j])  # (L3) (L4) after tanh
+        for j in range(units):
+            a = a_h[j] + g_r[j] * rh[j]  # (L5a)
+            a_h[j] = a
+            g_h[j] = tanh_argument(phi, a)  # (L6) before tanh
+
+
+@njit(cache=True)
+def _gate_arguments_before(t, sigma, rec_zr, preact, gates):
+    """a_z | a_r completed in preact[t], their tanh arguments in gates[t]."""
+    if sigma == SIGMOID:
+        _gate_argument_rows_before(t, SIGMOID, rec_zr, preact, gates)
+    else:
+        _gate_argument_rows_before(t, sigma, rec_zr, preact, gates)
+
+
+@njit(inline="always")
+def _gate_argument_rows_before(t, sigma, rec_zr, preact, gates):
+    batch, zr = rec_zr.shape
+    for b in range(batch):
+        r, a, g = rec_zr[b], preact[t, b, :zr], gates[t, b, :zr]
+        for j in range(zr):
+            a[j] = a[j] + r[j]  # (L3) (L4)
+        for j in range(zr):
+            g[j] = tanh_argument(sigma, a[j])  # (L3) (L4) before tanh
+
+
+@njit(cache=True)
+def _reset_input(t, sigma, gates, hidden, reset_input):
+    """z, r after tanh, and s_t = r_t * h_{t-1} (L5b)."""
+    if sigma == SIGMOID:
+        _reset_input_rows(t, SIGMOID, gates, hidden, reset_input)
+    else:
+        _reset_input_rows(t, sigma, gates, hidden, reset_input)
+
+
+@njit(inline="always")
+def _reset_input_rows(t, sigma, gates, hidden, reset_input):
+    batch, units = hidden.shape[1], hidden.shape[2]
+    zr = 2 * units
+    for b in range(batch):
+        g_zr, g_r, h_prev, s = gates[t, b, :zr], gates[t, b, units:zr], hidden[t, b], reset_input[t, b]
+        for j in range(zr):
+            g_zr[j] = from_tanh(sigma, g_zr[j])  # (L3) (L4) after tanh
+        for j in range(units):
+            s[j] = g_r[j] * h_prev[j]  # (L5b) s_t
+
+
+@njit(cache=True)
+def _candidate_argument_before(t, phi, rec_s, preact, gates):
+    """a_h = x_h + s_t U_h (L5b) in preact[t], its tanh argument in gates[t]."""
+    if phi == TANH:
+        _candidate_argument_rows_before(t, TANH, rec_s, preact, gates)
+    else:
+        _candidate_argument_rows_before(t, phi, rec_s, preact, gates)
+
+
+@njit(inline="always")
+def _candidate_argument_rows_before(t, phi, rec_s, preact, gates):
+    batch, units = rec_s.shape
+    zr = 2 * units
+    for b in range(batch):
+        r, a_h, g_h = rec_s[b], preact[t, b, zr:], gates[t, b, zr:]
+        for j in range(units):
+            a = a_h[j] + r[j]  # (L5b)
+            a_h[j] = a
+            g_h[j] = tanh_argument(phi, a)  # (L6) before tanh
+
+
+@njit(cache=True)
+def _hidden_update(t, phi, gates, hidden):
+    """hh after tanh (L6) and h_t (L7)."""
+    if phi == TANH:
+        _hidden_update_rows(t, TANH, gates, hidden)
+    else:
+        _hidden_update_rows(t, phi, gates, hidden)
+
+
+@njit(inline="always")
+def _hidden_update_rows(t, phi, gates, hidden):
+    batch, units = hidden.shape[1], hidden.shape[2]
+    for b in range(batch):
+        g_z, g_h = gates[t, b, :units], gates[t, b, 2 * units:]
+        h_prev, h_new = hidden[t, b], hidden[t + 1, b]
+        for j in range(units):
+            hh = from_tanh(phi, g_h[j])  # (L6) after tanh
+            g_h[j] = hh
+            z = g_z[j]
+            h_new[j] = z * h_prev[j] + (scalar_like(1.0, z) - z) * hh  # (L7)
+
+
+@njit(cache=True)
+def _forward_loop_before(recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates, reset_input, hidden):
     steps, batch, units = reset_input.shape
     for t in range(steps):
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec_zr)  # (L2b)
         for b in range(batch):
             for j in range(2 * units):
-                a = x_projected[t, b, j] + rec_zr[b, j]  # (L3) (L4)
+                a = preact[t, b, j] + rec_zr[b, j]  # (L3) (L4)
                 preact[t, b, j] = a
                 gates[t, b, j] = activate(sigma, a)  # (L3) (L4)
             for j in range(units):
@@ -171,7 +298,7 @@ def _forward_loop_before(x_projected, recurrent_kernel, phi, sigma, rec_zr, rec_
         for b in range(batch):
             for j in range(units):
                 z = gates[t, b, j]
-                a = x_projected[t, b, 2 * units + j] + rec_s[b, j]  # (L5b)
+                a = preact[t, b, 2 * units + j] + rec_s[b, j]  # (L5b)
                 preact[t, b, 2 * units + j] = a
                 hh = activate(phi, a)  # (L6)
                 gates[t, b, 2 * units + j] = hh
@@ -181,7 +308,9 @@ def _forward_loop_before(x_projected, recurrent_kernel, phi, sigma, rec_zr, rec_
 def backward(d_outputs, d_final_states, cache, ledger=False):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see cells/gru.py."""
     kernel, recurrent_kernel, bias = cache["weights"]
-    x_tm, preact, gates, hidden = cache["x_tm"], cache["preact"], cache["gates"], cache["hidden"]
+    x_tm, gates, hidden = cache["x_tm"], cache["gates"], cache["hidden"]
+    # None where phi and sigma take their derivatives from the gates alone (``needs_preactivation``).
+    preact = gates if cache["preact"] is None else cache["preact"]
     phi, sigma, rec_h, reset_after = cache["phi"], cache["sigma"], cache["rec_h"], cache["reset_after"]
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
     zr = 2 * units
@@ -191,7 +320,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
     delta_xp = np.empty_like(preact)  # (dL5) (T, B, 3H), delta_a_z | delta_a_r | delta_a_h, filled below
     delta_h = np.empty_like(hidden[1:])  # (T, B, H), kept for the ledger
     carry = np.empty_like(d_next)  # (B, H), scratch: delta_h_t * z_t of (dL7a) (dL7b)
-    jit_loop = use_jit_loop(batch, units)
+    jit_loop = use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS)
     if reset_after:
         # r scales the h block, so its gradient differs from delta_xp there; kept for dU, db.
         delta_rec = np.empty_like(preact)  # (T, B, 3H)
@@ -253,37 +382,58 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
     return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
 
 
-@njit(cache=True)
-def _candidate_deltas(t, b, j, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry, delta_h,
-                      delta_xp):
-    """(dL1)-(dL3) for element (b, j) of step t, shared by both variants: writes delta_h_t,
-    delta_a_h, delta_a_z and carry = delta_h_t * z_t."""
+# -- the backward element-wise steps: the default pair (tanh, sigmoid) runs with the codes as constants,
+# so that the activation branches fold away and LLVM vectorises the row loops (kernels/__init__.py,
+# note 6); row slices, one per gate block, contiguous and indexed from 0 (no wraparound checks).
+@njit(inline="always")
+def _candidate_delta_rows(t, b, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry, delta_h,
+                          delta_xp):
+    """(dL1)-(dL3) for row b of step t, shared by both variants: writes delta_h_t, delta_a_h,
+    delta_a_z and carry = delta_h_t * z_t."""
     units = hidden.shape[2]
-    z, hh = gates[t, b, j], gates[t, b, 2 * units + j]
-    dh = d_outputs_tm[t, b, j] + d_next[b, j]  # (dL1)
-    delta_h[t, b, j] = dh
-    one = scalar_like(1.0, z)
-    delta_xp[t, b, 2 * units + j] = dh * (one - z) * derivative(phi, preact[t, b, 2 * units + j], hh)  # (dL2)
-    delta_xp[t, b, j] = dh * (hidden[t, b, j] - hh) * derivative(sigma, preact[t, b, j], z)  # (dL3)
-    carry[b, j] = dh * z  # first term of (dL7a) (dL7b)
+    zr = 2 * units
+    dy, d_n, c_row, dh_row = d_outputs_tm[t, b], d_next[b], carry[b], delta_h[t, b]
+    h_prev, a_z, a_h = hidden[t, b], preact[t, b, :units], preact[t, b, zr:]
+    g_z, g_h = gates[t, b, :units], gates[t, b, zr:]
+    d_z, d_h = delta_xp[t, b, :units], delta_xp[t, b, zr:]
+    for j in range(units):
+        z, hh = g_z[j], g_h[j]
+        dh = dy[j] + d_n[j]  # (dL1)
+        dh_row[j] = dh
+        d_h[j] = dh * (scalar_like(1.0, z) - z) * derivative(phi, a_h[j], hh)  # (dL2)
+        d_z[j] = dh * (h_prev[j] - hh) * derivative(sigma, a_z[j], z)  # (dL3)
+        c_row[j] = dh * z  # first term of (dL7a) (dL7b)
 
 
 @njit(cache=True)
 def _backward_step_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden, carry, delta_h,
                          delta_xp, delta_rec):
     """Step t's element-wise part; d_next holds carry_t on entry (dL1)."""
+    if phi == TANH and sigma == SIGMOID:
+        _backward_rows_after(t, TANH, SIGMOID, d_outputs_tm, d_next, preact, gates, rec_h, hidden, carry,
+                             delta_h, delta_xp, delta_rec)
+    else:
+        _backward_rows_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden, carry,
+                             delta_h, delta_xp, delta_rec)
+
+
+@njit(inline="always")
+def _backward_rows_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden, carry, delta_h,
+                         delta_xp, delta_rec):
     batch, units = d_next.shape
+    zr = 2 * units
     for b in range(batch):
-        for j in range(units):
-            _candidate_deltas(t, b, j, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry,
+        _candidate_delta_rows(t, b, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry,
                               delta_h, delta_xp)
-            r = gates[t, b, units + j]
-            delta_a_h = delta_xp[t, b, 2 * units + j]
-            delta_xp[t, b, units + j] = (delta_a_h * rec_h[t, b, j]
-                                         * derivative(sigma, preact[t, b, units + j], r))  # (dL4a)
-            delta_rec[t, b, j] = delta_xp[t, b, j]  # (dL6a)
-            delta_rec[t, b, units + j] = delta_xp[t, b, units + j]  # (dL6a)
-            delta_rec[t, b, 2 * units + j] = r * delta_a_h  # (dL6a)
+        a_r, g_r, rh = preact[t, b, units:zr], gates[t, b, units:zr], rec_h[t, b]
+        d_zr, d_r, d_h = delta_xp[t, b, :zr], delta_xp[t, b, units:zr], delta_xp[t, b, zr:]
+        e_zr, e_h = delta_rec[t, b, :zr], delta_rec[t, b, zr:]
+        for j in range(units):
+            r = g_r[j]
+            d_r[j] = d_h[j] * rh[j] * derivative(sigma, a_r[j], r)  # (dL4a)
+            e_h[j] = r * d_h[j]  # (dL6a)
+        for j in range(zr):
+            e_zr[j] = d_zr[j]  # (dL6a)
 
 
 @njit(cache=True)
@@ -303,22 +453,34 @@ def _backward_loop_after(phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h,
 def _backward_step_before_1(t, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry, delta_h,
                             delta_xp):
     """Step t up to (dL3); d_next holds carry_t on entry (dL1)."""
-    batch, units = d_next.shape
-    for b in range(batch):
-        for j in range(units):
-            _candidate_deltas(t, b, j, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry,
-                              delta_h, delta_xp)
+    if phi == TANH and sigma == SIGMOID:
+        for b in range(d_next.shape[0]):
+            _candidate_delta_rows(t, b, TANH, SIGMOID, d_outputs_tm, d_next, preact, gates, hidden, carry,
+                                  delta_h, delta_xp)
+    else:
+        for b in range(d_next.shape[0]):
+            _candidate_delta_rows(t, b, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry,
+                                  delta_h, delta_xp)
 
 
 @njit(cache=True)
 def _backward_step_before_2(t, sigma, preact, gates, hidden, delta_s, delta_xp):
     """(dL4b) after delta_s = delta_a_h U_h^T."""
+    if sigma == SIGMOID:
+        _reset_delta_rows(t, SIGMOID, preact, gates, hidden, delta_s, delta_xp)
+    else:
+        _reset_delta_rows(t, sigma, preact, gates, hidden, delta_s, delta_xp)
+
+
+@njit(inline="always")
+def _reset_delta_rows(t, sigma, preact, gates, hidden, delta_s, delta_xp):
     batch, units = delta_s.shape
+    zr = 2 * units
     for b in range(batch):
+        a_r, g_r, h_prev = preact[t, b, units:zr], gates[t, b, units:zr], hidden[t, b]
+        d_s, d_r = delta_s[b], delta_xp[t, b, units:zr]
         for j in range(units):
-            r = gates[t, b, units + j]
-            delta_xp[t, b, units + j] = (delta_s[b, j] * hidden[t, b, j]
-                                         * derivative(sigma, preact[t, b, units + j], r))  # (dL4b)
+            d_r[j] = d_s[j] * h_prev[j] * derivative(sigma, a_r[j], g_r[j])  # (dL4b)
 
 
 @njit(cache=True)
@@ -326,9 +488,9 @@ def _backward_step_before_3(t, gates, carry, delta_s, d_next):
     """(dL7b) after d_next = delta_rec_t U_zr^T."""
     batch, units = d_next.shape
     for b in range(batch):
+        g_r, c_row, d_s, d_n = gates[t, b, units:2 * units], carry[b], delta_s[b], d_next[b]
         for j in range(units):
-            r = gates[t, b, units + j]
-            d_next[b, j] = carry[b, j] + d_next[b, j] + delta_s[b, j] * r  # (dL6b) (dL7b)
+            d_n[j] = c_row[j] + d_n[j] + d_s[j] * g_r[j]  # (dL6b) (dL7b)
 
 
 @njit(cache=True)
