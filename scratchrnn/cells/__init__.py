@@ -74,3 +74,26 @@ def flat_steps(a_tm: np.ndarray) -> np.ndarray:
 def step_contributions(inputs_tm: np.ndarray, d_preact_tm: np.ndarray) -> np.ndarray:
     """Per-step weight gradient contributions, (T, K, G): inputs_t^T @ d_preact_t for every t."""
     return np.einsum("tbk,tbg->tkg", inputs_tm, d_preact_tm)
+
+
+def step_ledger(x_tm, input_delta, recurrent_blocks, bias_deltas, bias_shape, delta_h) -> dict:
+    """The per-step gradient ledger of ``Gradients``, from what a backward pass already has.
+
+    input_delta        (T, B, G) the gradient w.r.t. the input projection x_t W (+ b)
+    recurrent_blocks   [(inputs_tm, delta_tm), ...]: the recurrent kernel's columns, block by block
+                       (one block, except GRU with the reset gate before the product: two)
+    bias_deltas        the deltas whose sums over the batch make the bias gradient, one per bias row
+    bias_shape         the bias's shape, or None without a bias
+    delta_h            (T, B, H) the total dLoss/dh_t
+    """
+    ledger = {
+        "kernel": step_contributions(x_tm, input_delta),  # (T, D, G)
+        "recurrent_kernel": np.concatenate(
+            [step_contributions(a, d) for a, d in recurrent_blocks], axis=2),  # (T, H, G)
+        "hidden": delta_h,  # (T, B, H)
+    }
+    if bias_shape is not None:
+        ledger["bias"] = np.stack([d.sum(axis=1) for d in bias_deltas], axis=1).reshape(
+            len(delta_h), *bias_shape)  # (T, G) | (T, 2, G)
+    return ledger
+

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from . import Gradients, batch_major, flat_steps, step_contributions, time_major, upstream
+from . import Gradients, batch_major, flat_steps, step_ledger, time_major, upstream
 
 
 def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False):
@@ -73,13 +73,6 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
     d_bias = None if bias is None else delta_a.sum(axis=(0, 1))  # (dL5) (H,)
     d_x = batch_major(delta_a @ kernel.T, cache["go_backwards"])  # (dL6) (B, T, D)
 
-    per_step = None
-    if ledger:
-        per_step = {
-            "kernel": step_contributions(x_tm, delta_a),  # (T, D, H)
-            "recurrent_kernel": step_contributions(hidden[:-1], delta_a),  # (T, H, H)
-            "hidden": delta_h,  # (T, B, H)
-        }
-        if bias is not None:
-            per_step["bias"] = delta_a.sum(axis=1)  # (T, H)
+    per_step = None if not ledger else step_ledger(
+        x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)
     return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, batch_major, step_contributions
+from ..cells import Gradients, batch_major, step_ledger
 from ._common import (
     SIGMOID,
     TANH,
@@ -368,17 +368,8 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
             bias.shape)  # (dL10a) (dL10b) (2, 3H) | (3H,)
     d_x = input_gradient(delta_xp, kernel, cache["go_backwards"])  # (dL11) (B, T, D)
 
-    per_step = None
-    if ledger:
-        per_step = {
-            "kernel": step_contributions(x_tm, delta_xp),  # (T, D, 3H)
-            "recurrent_kernel": np.concatenate(
-                [step_contributions(a, d) for a, d in recurrent_blocks], axis=2),  # (T, H, 3H)
-            "hidden": delta_h,  # (T, B, H)
-        }
-        if bias is not None:
-            per_step["bias"] = np.stack([d.sum(axis=1) for d in bias_deltas], axis=1).reshape(
-                steps, *bias.shape)  # (T, 2, 3H) | (T, 3H)
+    per_step = None if not ledger else step_ledger(
+        x_tm, delta_xp, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)
     return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
 
 

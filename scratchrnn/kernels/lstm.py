@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, batch_major, step_contributions
+from ..cells import Gradients, batch_major, step_ledger
 from ._common import (
     SIGMOID,
     TANH,
@@ -218,15 +218,8 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
     d_bias = None if bias is None else delta_z.sum(axis=(0, 1))  # (dL6) (4H,)
     d_x = input_gradient(delta_z, kernel, cache["go_backwards"])  # (dL7) (B, T, D)
 
-    per_step = None
-    if ledger:
-        per_step = {
-            "kernel": step_contributions(x_tm, delta_z),  # (T, D, 4H)
-            "recurrent_kernel": step_contributions(hidden[:-1], delta_z),  # (T, H, 4H)
-            "hidden": delta_h,  # (T, B, H)
-        }
-        if bias is not None:
-            per_step["bias"] = delta_z.sum(axis=1)  # (T, 4H)
+    per_step = None if not ledger else step_ledger(
+        x_tm, delta_z, [(hidden[:-1], delta_z)], [delta_z], None if bias is None else bias.shape, delta_h)
     return Gradients(d_x, (d_next_h, d_next_c), (d_kernel, d_recurrent, d_bias), per_step)
 
 

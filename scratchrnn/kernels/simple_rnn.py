@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, batch_major, step_contributions
+from ..cells import Gradients, batch_major, step_ledger
 from ._common import (
     activate,
     activate_numpy,
@@ -89,15 +89,8 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
     d_bias = None if bias is None else delta_a.sum(axis=(0, 1))  # (dL5) (H,)
     d_x = input_gradient(delta_a, kernel, cache["go_backwards"])  # (dL6) (B, T, D)
 
-    per_step = None
-    if ledger:
-        per_step = {
-            "kernel": step_contributions(x_tm, delta_a),  # (T, D, H)
-            "recurrent_kernel": step_contributions(hidden[:-1], delta_a),  # (T, H, H)
-            "hidden": delta_h,  # (T, B, H)
-        }
-        if bias is not None:
-            per_step["bias"] = delta_a.sum(axis=1)  # (T, H)
+    per_step = None if not ledger else step_ledger(
+        x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)
     return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
 
 
