@@ -3,9 +3,23 @@ time, a finite-difference checker, and a Keras-shaped API."""
 
 __version__ = "0.1.0"
 
-from . import activations, cells, gradcheck, initializers, layers, losses  # noqa: E402
+from . import (  # noqa: E402
+    activations,
+    callbacks,
+    cells,
+    generate,
+    gradcheck,
+    initializers,
+    layers,
+    losses,
+    models,
+    optimizers,
+    text,
+    utils,
+)
 from .backend import get_backend, set_backend  # noqa: E402
 from .rng import set_random_seed  # noqa: E402
 
-__all__ = ["activations", "cells", "gradcheck", "initializers", "layers", "losses",
-           "get_backend", "set_backend", "set_random_seed", "__version__"]
+__all__ = ["activations", "callbacks", "cells", "generate", "gradcheck", "initializers", "layers", "losses",
+           "models", "optimizers", "text", "utils", "get_backend", "set_backend", "set_random_seed",
+           "__version__"]
