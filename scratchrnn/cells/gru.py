@@ -49,6 +49,17 @@ from .. import activations
 from . import Gradients, batch_major, flat_steps, step_ledger, time_major, upstream
 
 
+def split_bias(bias, units, reset_after):
+    """(input bias, recurrent bias) of the Keras bias: rows b_in, b_rec of a (2, 3H) reset_after bias,
+    or the (3H,) bias and None; a bias of the other variant's shape is a ValueError, since a (2, 3H)
+    bias would otherwise broadcast silently over a batch of 2."""
+    expected = (2, 3 * units) if reset_after else (3 * units,)
+    if bias is not None and bias.shape != expected:
+        raise ValueError(f"bias: expected shape {expected} for reset_after={reset_after}, got {bias.shape}")
+    if bias is None or not reset_after:
+        return bias, None
+    return bias[0], bias[1]
+
 def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
             reset_after=True, go_backwards=False):
     """Run the cell over x (B, T, D) from initial_states (h_0,); see the module docstring."""
@@ -59,13 +70,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     steps, batch = x_tm.shape[:2]
     units = recurrent_kernel.shape[0]
     zr = 2 * units  # the z and r blocks share sigma and are computed together
-    # A (2, 3H) bias meant for reset_after would broadcast silently over a batch of 2.
-    bias_shape = (2, 3 * units) if reset_after else (3 * units,)
-    if bias is not None and bias.shape != bias_shape:
-        raise ValueError(f"bias: expected shape {bias_shape} for reset_after={reset_after}, got {bias.shape}")
-    input_bias, recurrent_bias = bias, None
-    if bias is not None and reset_after:
-        input_bias, recurrent_bias = bias  # (3H,), (3H,): b_in, b_rec
+    input_bias, recurrent_bias = split_bias(bias, units, reset_after)  # (3H,) or None each
 
     # (L1) for all steps in one GEMM; only the recurrence loops over time.
     x_projected = x_tm @ kernel  # (L1) (T, B, 3H)

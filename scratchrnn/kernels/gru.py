@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from ..cells import Gradients, batch_major, step_ledger
+from ..cells.gru import split_bias
 from ._common import (
     SIGMOID,
     TANH,
@@ -49,13 +50,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     (h0,) = initial_states
     units = recurrent_kernel.shape[0]
     zr = 2 * units  # the z and r blocks share sigma and are computed together
-    # A (2, 3H) bias meant for reset_after would broadcast silently over a batch of 2.
-    bias_shape = (2, 3 * units) if reset_after else (3 * units,)
-    if bias is not None and bias.shape != bias_shape:
-        raise ValueError(f"bias: expected shape {bias_shape} for reset_after={reset_after}, got {bias.shape}")
-    input_bias, recurrent_bias = bias, None
-    if bias is not None and reset_after:
-        input_bias, recurrent_bias = bias  # (3H,), (3H,): b_in, b_rec
+    input_bias, recurrent_bias = split_bias(bias, units, reset_after)  # (3H,) or None each
 
     # (L1) for all steps in one GEMM, written where the loop completes a_z, a_r, a_h in place.
     x_tm, preact = input_projection(x, kernel, input_bias, go_backwards)  # (L1) (T, B, D), (T, B, 3H)
