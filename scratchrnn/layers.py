@@ -65,7 +65,9 @@ class Layer:
         if self.batch_input_shape is not None and len(self.batch_input_shape) < self.min_input_rank:
             raise ValueError(f"batch_input_shape: layer {self.name!r} expected at least "
                              f"{self.min_input_rank} dimensions (batch first), got {self.batch_input_shape}")
-        self.trainable = trainable
+        if trainable is not True:  # accepted for Keras code that spells out the default
+            raise ValueError(f"trainable: expected True (freezing a layer is not supported), "
+                             f"got {trainable!r}")
         self.weights: list[np.ndarray] = []
         self.gradients: list[np.ndarray] = []
         self.built = False

@@ -141,3 +141,9 @@ def test_embedding_gradient_adds_up_repeated_ids():
     assert y.shape == (1, 3, 3)
     layer.backward(np.ones((1, 3, 3)))
     np.testing.assert_array_equal(layer.gradients[0][:, 0], [0, 2, 0, 0, 1])
+
+
+def test_freezing_is_refused_rather_than_ignored():
+    assert layers.Dense(2, trainable=True).count_params() == 0
+    with pytest.raises(ValueError, match="trainable: expected True"):
+        layers.LSTM(2, trainable=False)
