@@ -105,7 +105,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
 
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, hidden=hidden, rec_h=rec_h,
                  reset_input=reset_input, weights=weights, phi=phi, sigma=sigma, reset_after=reset_after,
-                 go_backwards=go_backwards, batch_shape=x.shape)
+                 go_backwards=go_backwards)
     return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
 
 

@@ -69,7 +69,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
 
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell,
                  cell_act=cell_act, hidden=hidden, weights=weights, phi=phi, sigma=sigma,
-                 go_backwards=go_backwards, batch_shape=x.shape)
+                 go_backwards=go_backwards)
     return batch_major(hidden[1:], False), (hidden[-1].copy(), cell[-1].copy()), cache
 
 

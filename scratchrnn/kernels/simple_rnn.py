@@ -50,7 +50,7 @@ def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False
             activate_numpy(phi, preact[t], hidden[t + 1])  # (L2)
 
     cache = dict(x_tm=x_tm, preact=preact, hidden=hidden, weights=weights, phi=phi,
-                 go_backwards=go_backwards, batch_shape=x.shape)
+                 go_backwards=go_backwards)
     return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
 
 
