@@ -55,6 +55,17 @@ def time_steps(step, warmup: int, repeats: int) -> tuple[list[float], list[float
     return warm, [timed(step) for _ in range(repeats)]
 
 
+def per_cell_step_times(cells, make_step, warmup: int, repeats: int) -> dict:
+    """Workload (c) in any framework: ``make_step(cell)`` builds that cell's model and returns one
+    training step; each cell's steps are timed after its warm-up, the first call reported apart."""
+    metrics, compile_s = {}, {}
+    for cell in cells:
+        warm, times = time_steps(make_step(cell), warmup, repeats)
+        metrics[f"{cell}_ms_per_step"] = summary(times, 1e3)
+        compile_s[cell] = warm[0]
+    return {"metrics": metrics, "compile_s": compile_s}
+
+
 def alphabet_data(np):
     """The alphabet tutorial's data: X (25, 1, 1) letter index / 26, y (25, 26) one-hot next letter."""
     x = np.arange(25, dtype=np.float32).reshape(25, 1, 1) / float(len(CHARS))

@@ -95,13 +95,12 @@ def workload_b(config: dict) -> dict:
 def workload_c(config: dict) -> dict:
     c = config
     x, y, _ = common.one_hot_batch(np, c["batch"], c["steps"], c["vocab"])
-    metrics, compile_s = {}, {}
-    for cell in c["cells"]:
+
+    def make_step(cell):
         model = _char_model(cell, c["units"], 1, c["vocab"])
-        warm, times = common.time_steps(lambda m=model: m.train_on_batch(x, y), c["warmup"], c["repeats"])
-        metrics[f"{cell}_ms_per_step"] = common.summary(times, 1e3)
-        compile_s[cell] = warm[0]
-    return {"metrics": metrics, "compile_s": compile_s}
+        return lambda: model.train_on_batch(x, y)
+
+    return common.per_cell_step_times(c["cells"], make_step, c["warmup"], c["repeats"])
 
 
 def _generate_prefix(model, vocab: int, chars: int, first: int):

@@ -117,14 +117,9 @@ def workload_c(config: dict) -> dict:
     c = config
     x_np, _, ids = common.one_hot_batch(np, c["batch"], c["steps"], c["vocab"])
     x, target = torch.from_numpy(x_np), torch.from_numpy(ids)
-    metrics, compile_s = {}, {}
-    for cell in c["cells"]:
-        model = _char_model(cell, c["units"], 1, c["vocab"])
-        warm, times = common.time_steps(_train_step_fn(model, x, target, c["vocab"]), c["warmup"],
-                                        c["repeats"])
-        metrics[f"{cell}_ms_per_step"] = common.summary(times, 1e3)
-        compile_s[cell] = warm[0]
-    return {"metrics": metrics, "compile_s": compile_s}
+    return common.per_cell_step_times(
+        c["cells"], lambda cell: _train_step_fn(_char_model(cell, c["units"], 1, c["vocab"]), x, target,
+                                                c["vocab"]), c["warmup"], c["repeats"])
 
 
 def _generate(model, vocab, chars, first):
