@@ -97,6 +97,9 @@ def check_layer(layer, x: np.ndarray, initial_state=None, seed: int = 0, eps: fl
         raise TypeError(f"layer.dtype: expected float64 for a finite-difference check, got {layer.dtype}")
     x = np.array(x, dtype=np.float64)
     states = None if initial_state is None else [np.array(s, dtype=np.float64) for s in initial_state]
+    if states is None and getattr(layer, "stateful", False):
+        # Held fixed: a stateful layer would otherwise carry its state from one loss evaluation to the next.
+        states = [np.zeros((x.shape[0], layer.units)) for _ in range(layer.state_count)]
     rng = np.random.default_rng(seed)
 
     def run():
@@ -111,7 +114,6 @@ def check_layer(layer, x: np.ndarray, initial_state=None, seed: int = 0, eps: fl
         out = out if isinstance(out, list) else [out]
         return float(sum(np.sum(p * o) for p, o in zip(projections, out)))
 
-    run()
     upstream = projections if isinstance(returned, list) else projections[0]
     d_x = layer.backward(upstream)
     names = [f"{name} {w.shape}" for name, w in zip(layer.weight_names, layer.weights)]

@@ -55,3 +55,16 @@ def test_checker_rejects_float32_and_reports_readably():
         gradcheck.check_layer(layers.LSTM(2), np.zeros((1, 2, 2)))
     text = str(gradcheck.Report({"kernel": 1.5e-10, "input": 2e-9}))
     assert "kernel" in text and "2.000e-09" in text
+
+
+def test_checker_holds_a_stateful_layers_state_fixed():
+    """Without an explicit initial state, a stateful layer is checked from zero states that do not
+    move between the loss evaluations (otherwise every evaluation would start somewhere else)."""
+    rng = np.random.default_rng(2)
+    layer = layers.LSTM(3, dtype="float64", stateful=True, return_sequences=True)
+    x = rng.standard_normal((2, 4, 3))
+    layer.build(x.shape)
+    layer.set_weights([rng.uniform(-0.7, 0.7, w.shape) for w in layer.get_weights()])
+    report = gradcheck.check_layer(layer, x)
+    assert report.max_error < 1e-6 and "initial state 1" in report
+    assert layer.states is None  # the layer's own carried state was never touched
