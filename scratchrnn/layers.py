@@ -229,6 +229,12 @@ class _Recurrent(Layer):
         kernel, recurrent_kernel = self.weights[:2]
         return kernel, recurrent_kernel, self.weights[2] if self.use_bias else None
 
+    def _cell_gradients(self):
+        """The gradient arrays, in the cell's (kernel, recurrent_kernel, bias | None) order: the cell's
+        backward writes into them (views into the model's flat buffer), no copy in between."""
+        kernel, recurrent_kernel = self.gradients[:2]
+        return kernel, recurrent_kernel, self.gradients[2] if self.use_bias else None
+
     @property
     def stateful_batch_size(self):
         if self.batch_input_shape is not None and self.batch_input_shape[0] is not None:
@@ -325,9 +331,9 @@ class _Recurrent(Layer):
             d_outputs = None
             d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
         grads = cell_module(self.cell_name, self.backend).backward(
-            d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger)
+            d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger,
+            weight_gradients=self._cell_gradients())
         self._cache = None  # the activations are spent: free them before the next forward makes new ones
-        self._store_gradients([g for g in grads.weights if g is not None])
         self.initial_state_gradients = list(grads.initial_states)
         self.ledger = grads.ledger
         return grads.inputs

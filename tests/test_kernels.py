@@ -1,6 +1,7 @@
 """The Numba kernels (scratchrnn/kernels) against the NumPy reference (scratchrnn/cells): the same
 outputs, final states and gradients (ledger included), for every cell, variant and option, through
-both time loops ("jit": all Numba; "blas": Python loop over BLAS products).
+both time loops ("jit": all Numba; "blas": Python loop over BLAS products), the "blas" loop both with
+MKL's packed products (where the optional ``mkl`` wheel is installed, as in CI) and with NumPy's.
 
 Agreement is 1e-12 relative in float64: element-wise rtol 1e-12, with an absolute floor of 1e-12 times
 the largest magnitude in the array for elements that cancel to near zero (the two sides sum the same
@@ -10,6 +11,7 @@ terms in a different order, so such an element can differ by a few ulps of its n
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from cellcheck import CELLS, random_problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchrnn.kernels import _common
+from scratchrnn.kernels import _common, _packed_gemm
 from scratchrnn.kernels import gru as k_gru
 from scratchrnn.kernels import lstm as k_lstm
 from scratchrnn.kernels import simple_rnn as k_simple_rnn
@@ -34,19 +36,21 @@ VARIANTS = [
     ("gru", {"reset_after": False}),
 ]
 IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
-LOOPS = ["jit", "blas"]
+LOOPS = ["jit", "blas", "blas-numpy"]  # "blas-numpy": the "blas" loop with MKL's packed products off
 ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"]
 dims = st.integers(1, 5)
 
 
 @contextlib.contextmanager
 def forced_loop(loop):
-    saved = _common.FORCE_LOOP
+    saved, saved_mkl = _common.FORCE_LOOP, _packed_gemm._MKL
+    if loop == "blas-numpy":
+        loop, _packed_gemm._MKL = "blas", None
     _common.FORCE_LOOP = loop
     try:
         yield
     finally:
-        _common.FORCE_LOOP = saved
+        _common.FORCE_LOOP, _packed_gemm._MKL = saved, saved_mkl
 
 
 def assert_close(actual, expected, rtol, what):
@@ -234,3 +238,87 @@ def test_zero_steps_like_the_reference(loop, cell, options):
     with forced_loop(loop):
         expected, actual = run_both(cell, x, states, weights, dict(options), "both", True, rng)
     assert_same_results(expected, actual, rtol=1e-12)
+
+
+def test_mkl_is_used_wherever_it_is_installed():
+    """The README's test command installs the ``mkl`` extra, so there the "blas" rows above ran MKL's
+    packed products as well as NumPy's; MKL unused although installed would be a loading bug."""
+    try:
+        installed = importlib.metadata.version("mkl") is not None
+    except importlib.metadata.PackageNotFoundError:
+        installed = False
+    wanted = os.environ.get("SCRATCHRNN_MKL", "1") != "0"
+    assert _packed_gemm.mkl_available() == (installed and wanted)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_recurrent_product_is_the_matrix_product(dtype, transposed):
+    """Both paths, a plain and a transposed view, a row-strided block: a @ matrix to rounding."""
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((7, 5) if transposed else (5, 7)).astype(dtype)
+    matrix = base.T if transposed else base  # (5, 7)
+    block = rng.standard_normal((3, 9)).astype(dtype)[:, 2:7]  # (3, 5), rows 9 apart
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    for mkl in (_packed_gemm._MKL, None):
+        saved, _packed_gemm._MKL = _packed_gemm._MKL, mkl
+        try:
+            product = _packed_gemm.RecurrentProduct(matrix, 3, dtype)
+            out = np.empty((3, 7), dtype=dtype)
+            product(block, out)
+        finally:
+            _packed_gemm._MKL = saved
+        np.testing.assert_allclose(out, block @ matrix, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+@pytest.mark.parametrize("module", ["cells", "kernels"])
+def test_weight_gradients_land_in_the_given_arrays(cell, options, module):
+    rng = np.random.default_rng(3)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, 2, 3, 2, 4, **weight_options)
+    implementation = CELLS[cell] if module == "cells" else KERNELS[cell]
+    outputs, finals, cache = implementation.forward(x, states, weights, **options)
+    expected = implementation.backward(np.ones_like(outputs), (None,) * len(finals),
+                                       implementation.forward(x, states, weights, **options)[2])
+    targets = tuple(np.full_like(w, np.nan) for w in weights)
+    grads = implementation.backward(np.ones_like(outputs), (None,) * len(finals), cache,
+                                    weight_gradients=targets)
+    for target, got, want in zip(targets, grads.weights, expected.weights):
+        assert got is target
+        np.testing.assert_array_equal(target, want)
+
+
+def test_weight_gradients_of_the_wrong_shape_or_layout_are_refused():
+    rng = np.random.default_rng(3)
+    x, states, weights = random_problem(rng, "lstm", 2, 3, 2, 4)
+    for module in (CELLS["lstm"], k_lstm):
+        cache = module.forward(x, states, weights)[2]
+        wrong = [np.zeros_like(w) for w in weights]
+        wrong[1] = np.asfortranarray(np.zeros_like(weights[1]))  # column-major
+        with pytest.raises(ValueError, match=r"weight_gradients\[1\]: expected a writeable C-contiguous"):
+            module.backward(None, (np.ones((2, 4)), None), cache, weight_gradients=wrong)
+        with pytest.raises(ValueError, match="weight_gradients: expected 3 arrays"):
+            module.backward(None, (np.ones((2, 4)), None), cache, weight_gradients=wrong[:2])
+
+
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+def test_outputs_are_a_read_only_view_of_the_cache(cell, options):
+    """No copy between layers, and no way to change the h_t that dU is computed from."""
+    rng = np.random.default_rng(3)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, 2, 3, 2, 4, **weight_options)
+    for module in (CELLS[cell], KERNELS[cell]):
+        outputs, _, cache = module.forward(x, states, weights, **options)
+        assert np.shares_memory(outputs, cache["hidden"])
+        with pytest.raises(ValueError, match="read-only"):
+            outputs[0, 0, 0] = 1.0
+
+
+def test_an_lstm_kernel_cache_serves_one_backward():
+    rng = np.random.default_rng(3)
+    x, states, weights = random_problem(rng, "lstm", 2, 3, 2, 4)
+    cache = k_lstm.forward(x, states, weights)[2]
+    k_lstm.backward(None, (np.ones((2, 4)), None), cache)
+    with pytest.raises(ValueError, match="already used by a backward pass"):
+        k_lstm.backward(None, (np.ones((2, 4)), None), cache)

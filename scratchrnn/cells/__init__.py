@@ -9,8 +9,11 @@ Every cell module (``simple_rnn``, ``lstm``, ``gru``) has the same two functions
     time when go_backwards, as Keras returns them); final_states is a tuple shaped like
     initial_states.
 
-``backward(d_outputs, d_final_states, cache, ledger=False) -> Gradients``
-    d_outputs (B, T, H) or None; d_final_states a tuple like final_states (entries may be None).
+``backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None) -> Gradients``
+    d_outputs (B, T, H) or None; d_final_states a tuple like final_states (entries may be None);
+    weight_gradients, when given, the arrays (like the weights) that receive the weight gradients.
+    The outputs are a read-only view of the cache. A cache serves one backward pass (the kernels
+    write deltas over its activations).
 
 Shapes: B batch, T time, D input features, H hidden units, G = gates x H.
 Inside, the cells work time-major, (T, B, ...), so that step t is ``array[t]``.
@@ -49,10 +52,51 @@ def time_major(x: np.ndarray, go_backwards: bool) -> np.ndarray:
 
 
 def batch_major(x_tm: np.ndarray, go_backwards: bool) -> np.ndarray:
-    """Undo ``time_major``: (T, B, D) in processing order -> (B, T, D) in the caller's order."""
+    """Undo ``time_major``: (T, B, D) in processing order -> (B, T, D) in the caller's order, as a view:
+    no copy, and a following layer's ``time_major`` gets the contiguous (T, B, D) array back."""
     if go_backwards:
         x_tm = x_tm[::-1]
-    return np.ascontiguousarray(np.swapaxes(x_tm, 0, 1))  # (B, T, D)
+    return np.swapaxes(x_tm, 0, 1)  # (B, T, D)
+
+
+def read_only_outputs(hidden: np.ndarray) -> np.ndarray:
+    """The outputs (B, T, H) of a forward pass: a read-only view of h_1..h_T in ``hidden`` (T+1, B, H).
+    They share memory with the cache, whose h_t the backward pass reads (dU), hence read-only."""
+    outputs = batch_major(hidden[1:], False)  # (B, T, H)
+    outputs.flags.writeable = False
+    return outputs
+
+
+def weight_gradient_targets(weight_gradients, weights) -> tuple:
+    """The arrays a backward pass writes the weight gradients into: ``weight_gradients`` (one array or
+    None per weight, each C-contiguous and shaped and typed like its weight), or Nones for new arrays."""
+    if weight_gradients is None:
+        return (None,) * len(weights)
+    weight_gradients = tuple(weight_gradients)
+    if len(weight_gradients) != len(weights):
+        raise ValueError(f"weight_gradients: expected {len(weights)} arrays like the weights, "
+                         f"got {len(weight_gradients)}")
+    for k, (target, weight) in enumerate(zip(weight_gradients, weights)):
+        if weight is None or target is None:
+            continue
+        if (not isinstance(target, np.ndarray) or target.shape != weight.shape or target.dtype != weight.dtype
+                or not (target.flags.c_contiguous and target.flags.writeable)):
+            got = (f"{target.shape} {target.dtype}" if isinstance(target, np.ndarray)
+                   else type(target).__name__)
+            raise ValueError(f"weight_gradients[{k}]: expected a writeable C-contiguous {weight.shape} "
+                             f"{weight.dtype} array, got {got}")
+    return weight_gradients
+
+
+def stored(targets, gradients) -> tuple:
+    """The weight gradients, each copied into its target array where ``targets`` has one."""
+    return tuple(gradient if target is None or gradient is None else _copied(gradient, target)
+                 for target, gradient in zip(targets, gradients))
+
+
+def _copied(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    target[...] = source
+    return target
 
 
 def upstream(d_outputs, d_final_state, like: np.ndarray):

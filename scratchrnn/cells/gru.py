@@ -46,7 +46,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from . import Gradients, batch_major, flat_steps, step_ledger, time_major, upstream
+from . import (
+    Gradients,
+    batch_major,
+    flat_steps,
+    read_only_outputs,
+    step_ledger,
+    stored,
+    time_major,
+    upstream,
+    weight_gradient_targets,
+)
 
 
 def split_bias(bias, units, reset_after):
@@ -103,12 +113,13 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
 
     cache = dict(x_tm=x_tm, preact=preact, gates=gates, hidden=hidden, rec_h=rec_h, weights=weights,
                  phi=phi, sigma=sigma, reset_after=reset_after, go_backwards=go_backwards)
-    return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
+    return read_only_outputs(hidden), (hidden[-1].copy(),), cache
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see the module docstring."""
     kernel, recurrent_kernel, bias = cache["weights"]
+    targets = weight_gradient_targets(weight_gradients, cache["weights"])
     x_tm, preact, gates, hidden = cache["x_tm"], cache["preact"], cache["gates"], cache["hidden"]
     phi, sigma, rec_h, reset_after = cache["phi"], cache["sigma"], cache["rec_h"], cache["reset_after"]
     units = hidden.shape[-1]
@@ -159,4 +170,4 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_xp, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)
-    return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
+    return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)

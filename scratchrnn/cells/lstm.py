@@ -34,7 +34,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from . import Gradients, batch_major, flat_steps, step_ledger, time_major, upstream
+from . import (
+    Gradients,
+    batch_major,
+    flat_steps,
+    read_only_outputs,
+    step_ledger,
+    stored,
+    time_major,
+    upstream,
+    weight_gradient_targets,
+)
 
 
 def _by_gate(sigma_fn, phi_fn, *arrays):
@@ -74,12 +84,13 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
 
     cache = dict(x_tm=x_tm, preact=preact, gates=gates, cell=cell, cell_act=cell_act, hidden=hidden,
                  weights=weights, phi=phi, sigma=sigma, go_backwards=go_backwards)
-    return batch_major(hidden[1:], False), (hidden[-1].copy(), cell[-1].copy()), cache
+    return read_only_outputs(hidden), (hidden[-1].copy(), cell[-1].copy()), cache
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
     """Gradients of the loss w.r.t. inputs, (h_0, c_0) and weights; see the module docstring."""
     kernel, recurrent_kernel, bias = cache["weights"]
+    targets = weight_gradient_targets(weight_gradients, cache["weights"])
     x_tm, preact, gates, hidden = cache["x_tm"], cache["preact"], cache["gates"], cache["hidden"]
     cell, cell_act, phi, sigma = cache["cell"], cache["cell_act"], cache["phi"], cache["sigma"]
     d_outputs_tm, d_next_h = upstream(d_outputs, d_final_states[0], hidden[1:])  # (T, B, H), (B, H)
@@ -111,4 +122,4 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_z, [(hidden[:-1], delta_z)], [delta_z], None if bias is None else bias.shape, delta_h)
-    return Gradients(d_x, (d_next_h, d_next_c), (d_kernel, d_recurrent, d_bias), per_step)
+    return Gradients(d_x, (d_next_h, d_next_c), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)

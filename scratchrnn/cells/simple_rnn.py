@@ -26,7 +26,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from . import Gradients, batch_major, flat_steps, step_ledger, time_major, upstream
+from . import (
+    Gradients,
+    batch_major,
+    flat_steps,
+    read_only_outputs,
+    step_ledger,
+    stored,
+    time_major,
+    upstream,
+    weight_gradient_targets,
+)
 
 
 def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False):
@@ -51,12 +61,13 @@ def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False
 
     cache = dict(x_tm=x_tm, preact=preact, hidden=hidden, weights=weights, phi=phi,
                  go_backwards=go_backwards)
-    return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
+    return read_only_outputs(hidden), (hidden[-1].copy(),), cache
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see the module docstring."""
     kernel, recurrent_kernel, bias = cache["weights"]
+    targets = weight_gradient_targets(weight_gradients, cache["weights"])
     x_tm, preact, hidden, phi = cache["x_tm"], cache["preact"], cache["hidden"], cache["phi"]
     d_outputs_tm, d_next = upstream(d_outputs, d_final_states[0], hidden[1:])  # (T, B, H), (B, H)
 
@@ -75,4 +86,4 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)
-    return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
+    return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)

@@ -182,13 +182,22 @@ def input_projection(x, kernel, input_bias, go_backwards):
     return x_tm, x_projected
 
 
-def summed_over_steps(inputs_tm, deltas_tm):
-    """sum_t inputs_t^T deltas_t (K, G) for (T, B, K) and (T, B, G): ONE matrix product over all steps.
+def summed_over_steps(inputs_tm, deltas_tm, out=None):
+    """sum_t inputs_t^T deltas_t (K, G) for (T, B, K) and (T, B, G): ONE matrix product over all steps,
+    written into ``out`` (a C-contiguous (K, G) array of the same dtype) when given.
 
     np.dot rather than @: for T*B = 1 (the stateful batch-1 case) NumPy's matmul took 22 us for the
     (50, 1) x (1, 200) product where np.dot took 3 us; for larger shapes both are the same GEMM.
     """
-    return np.dot(flat_steps(inputs_tm).T, flat_steps(deltas_tm))
+    return np.dot(flat_steps(inputs_tm).T, flat_steps(deltas_tm), out=out)
+
+
+def spend(cache, key):
+    """Take out of the cache the buffer that a backward pass overwrites: a cache serves one backward."""
+    if key not in cache:
+        raise ValueError("cache: already used by a backward pass, which overwrites its activations; "
+                         "run forward again for another backward")
+    return cache.pop(key)
 
 
 def input_gradient(deltas_tm, kernel, go_backwards):

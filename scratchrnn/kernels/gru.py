@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, batch_major, step_ledger
+from ..cells import Gradients, read_only_outputs, step_ledger, stored, weight_gradient_targets
 from ..cells.gru import split_bias
 from ._common import (
     SIGMOID,
@@ -33,6 +33,7 @@ from ._common import (
     use_jit_loop,
     uses_tanh,
 )
+from ._packed_gemm import RecurrentProduct
 
 # The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks and its
 # backward steps vectorise (kernels/__init__.py note 10), which moves the crossover down from _common's
@@ -56,7 +57,6 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     x_tm, preact = input_projection(x, kernel, input_bias, go_backwards)  # (L1) (T, B, D), (T, B, 3H)
     steps, batch = preact.shape[:2]
     dtype = preact.dtype
-    recurrent_kernel = as_contiguous(recurrent_kernel, dtype)  # (H, 3H)
     # The backward pass reads a_* only for hard_sigmoid and relu; otherwise the gates overwrite them.
     keep_preact = needs_preactivation(phi) or needs_preactivation(sigma)
     gates = np.empty_like(preact) if keep_preact else preact  # (T, B, 3H), z | r | hh
@@ -71,11 +71,12 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
             recurrent_bias = np.zeros(3 * units, dtype=dtype)  # (3H,); adding 0 changes nothing
         recurrent_bias = as_contiguous(recurrent_bias, dtype)
         if jit_loop:
-            _forward_loop_after(recurrent_kernel, recurrent_bias, phi, sigma, rec, preact, gates, rec_h,
-                                hidden)
+            _forward_loop_after(as_contiguous(recurrent_kernel, dtype), recurrent_bias, phi, sigma, rec,
+                                preact, gates, rec_h, hidden)
         else:
+            recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype)  # U, packed once
             for t in range(steps):
-                np.matmul(hidden[t], recurrent_kernel, out=rec)  # (L2a) before b_rec
+                recurrent_product(hidden[t], rec)  # (L2a) before b_rec
                 _gate_arguments_after(t, phi, sigma, rec, recurrent_bias, preact, gates,
                                       rec_h)  # (L2a) (L3) (L4) up to tanh
                 _tanh_block(sigma, gates[t, :, :zr])  # (L3) (L4)
@@ -89,16 +90,17 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         reset_input = np.empty((steps, batch, units), dtype=dtype)  # (T, B, H), s_t of (L5b)
         rec_s = np.empty((batch, units), dtype=dtype)  # (B, H), scratch for s_t U_h
         if jit_loop:
-            _forward_loop_before(recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates, reset_input,
-                                 hidden)
+            _forward_loop_before(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec_zr, rec_s, preact,
+                                 gates, reset_input, hidden)
         else:
-            recurrent_zr, recurrent_h = recurrent_kernel[:, :zr], recurrent_kernel[:, zr:]  # (H, 2H), (H, H)
+            recurrent_zr = RecurrentProduct(recurrent_kernel[:, :zr], batch, dtype)  # U_z|U_r, packed once
+            recurrent_h = RecurrentProduct(recurrent_kernel[:, zr:], batch, dtype)  # U_h, packed once
             for t in range(steps):
-                np.matmul(hidden[t], recurrent_zr, out=rec_zr)  # (L2b)
+                recurrent_zr(hidden[t], rec_zr)  # (L2b)
                 _gate_arguments_before(t, sigma, rec_zr, preact, gates)  # (L3) (L4) up to tanh
                 _tanh_block(sigma, gates[t, :, :zr])  # (L3) (L4)
                 _reset_input(t, sigma, gates, hidden, reset_input)  # (L3) (L4) after tanh, (L5b) s_t
-                np.matmul(reset_input[t], recurrent_h, out=rec_s)  # (L5b)
+                recurrent_h(reset_input[t], rec_s)  # (L5b)
                 _candidate_argument_before(t, phi, rec_s, preact, gates)  # (L5b), (L6) up to tanh
                 _tanh_block(phi, gates[t, :, zr:])  # (L6)
                 _hidden_update(t, phi, gates, hidden)  # (L6) after tanh, (L7)
@@ -106,7 +108,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, hidden=hidden, rec_h=rec_h,
                  reset_input=reset_input, weights=weights, phi=phi, sigma=sigma, reset_after=reset_after,
                  go_backwards=go_backwards)
-    return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
+    return read_only_outputs(hidden), (hidden[-1].copy(),), cache
 
 
 @njit(cache=True)
@@ -300,9 +302,10 @@ def _forward_loop_before(recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, ga
                 hidden[t + 1, b, j] = z * hidden[t, b, j] + (scalar_like(1.0, z) - z) * hh  # (L7)
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see cells/gru.py."""
     kernel, recurrent_kernel, bias = cache["weights"]
+    targets = weight_gradient_targets(weight_gradients, cache["weights"])
     x_tm, gates, hidden = cache["x_tm"], cache["gates"], cache["hidden"]
     # None where phi and sigma take their derivatives from the gates alone (``needs_preactivation``).
     preact = gates if cache["preact"] is None else cache["preact"]
@@ -310,38 +313,41 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
     zr = 2 * units
     d_outputs_tm, d_next = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
-    recurrent_kernel_t = as_contiguous(recurrent_kernel.T, preact.dtype)  # (3H, H), U^T
 
     delta_xp = np.empty_like(preact)  # (dL5) (T, B, 3H), delta_a_z | delta_a_r | delta_a_h, filled below
     delta_h = np.empty_like(hidden[1:])  # (T, B, H), kept for the ledger
     carry = np.empty_like(d_next)  # (B, H), scratch: delta_h_t * z_t of (dL7a) (dL7b)
     jit_loop = use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS)
+    dtype = preact.dtype
     if reset_after:
         # r scales the h block, so its gradient differs from delta_xp there; kept for dU, db.
         delta_rec = np.empty_like(preact)  # (T, B, 3H)
         if jit_loop:
             _backward_loop_after(phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden,
-                                 recurrent_kernel_t, carry, delta_h, delta_xp, delta_rec)
+                                 as_contiguous(recurrent_kernel.T, dtype), carry, delta_h, delta_xp,
+                                 delta_rec)
         else:
+            transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype)  # U^T, packed once
             for t in range(steps - 1, -1, -1):
                 _backward_step_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden,
                                      carry, delta_h, delta_xp, delta_rec)
-                np.matmul(delta_rec[t], recurrent_kernel_t, out=d_next)  # (dL7a)
+                transposed_product(delta_rec[t], d_next)  # (dL7a)
                 d_next += carry  # (dL7a), (dL12) at t = 1
     else:
         delta_rec = None
         delta_s = np.empty_like(d_next)  # (B, H), scratch for (dL4b)
         if jit_loop:
             _backward_loop_before(phi, sigma, d_outputs_tm, d_next, preact, gates, hidden,
-                                  recurrent_kernel_t, carry, delta_s, delta_h, delta_xp)
+                                  as_contiguous(recurrent_kernel.T, dtype), carry, delta_s, delta_h, delta_xp)
         else:
-            recurrent_zr_t, recurrent_h_t = recurrent_kernel_t[:zr], recurrent_kernel_t[zr:]  # (2H,H), (H,H)
+            recurrent_zr_t = RecurrentProduct(recurrent_kernel[:, :zr].T, batch, dtype)  # (2H, H), packed
+            recurrent_h_t = RecurrentProduct(recurrent_kernel[:, zr:].T, batch, dtype)  # (H, H), packed
             for t in range(steps - 1, -1, -1):
                 _backward_step_before_1(t, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry,
                                         delta_h, delta_xp)
-                np.matmul(delta_xp[t, :, zr:], recurrent_h_t, out=delta_s)  # (dL4b)
+                recurrent_h_t(delta_xp[t, :, zr:], delta_s)  # (dL4b)
                 _backward_step_before_2(t, sigma, preact, gates, hidden, delta_s, delta_xp)
-                np.matmul(delta_xp[t, :, :zr], recurrent_zr_t, out=d_next)  # (dL7b)
+                recurrent_zr_t(delta_xp[t, :, :zr], d_next)  # (dL7b)
                 _backward_step_before_3(t, gates, carry, delta_s, d_next)  # (dL6b) (dL7b), (dL12) at t = 1
 
     # Each recurrent-kernel column block pairs the matrix it multiplies with the gradient at its
@@ -365,7 +371,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_xp, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)
-    return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
+    return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)
 
 
 # -- the backward element-wise steps: the default pair (tanh, sigmoid) runs with the codes as constants,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, batch_major, step_ledger
+from ..cells import Gradients, read_only_outputs, step_ledger, weight_gradient_targets
 from ._common import (
     SIGMOID,
     TANH,
@@ -24,6 +24,7 @@ from ._common import (
     input_projection,
     matmul_into,
     needs_preactivation,
+    spend,
     state_gradient,
     summed_over_steps,
     tanh_argument,
@@ -31,6 +32,7 @@ from ._common import (
     use_jit_loop,
     uses_tanh,
 )
+from ._packed_gemm import RecurrentProduct
 
 # The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks, which
 # moves the crossover down from _common's 256 (fwd + bwd, T=20, jit vs blas ms: B1 H50 0.14 vs 0.19,
@@ -50,7 +52,6 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     steps, batch = preact.shape[:2]
     units = recurrent_kernel.shape[0]
     dtype = preact.dtype
-    recurrent_kernel = as_contiguous(recurrent_kernel, dtype)  # (H, 4H)
     # The backward pass reads z only for hard_sigmoid and relu; otherwise the gates overwrite it.
     keep_preact = needs_preactivation(phi) or needs_preactivation(sigma)
     gates = np.empty_like(preact) if keep_preact else preact  # (T, B, 4H), i f g o
@@ -61,16 +62,18 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     rec = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4H), h_{t-1} U of the current step
 
     if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
-        _forward_loop(recurrent_kernel, phi, sigma, rec, preact, gates, cell, cell_act, hidden)
+        _forward_loop(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact, gates, cell, cell_act,
+                      hidden)
     else:
+        recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype)  # U, packed once
         for t in range(steps):
-            np.matmul(hidden[t], recurrent_kernel, out=rec)  # h_{t-1} U (L1)
+            recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
             _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, cell_act, hidden)
 
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell,
                  cell_act=cell_act, hidden=hidden, weights=weights, phi=phi, sigma=sigma,
                  go_backwards=go_backwards)
-    return batch_major(hidden[1:], False), (hidden[-1].copy(), cell[-1].copy()), cache
+    return read_only_outputs(hidden), (hidden[-1].copy(), cell[-1].copy()), cache
 
 
 @njit(cache=True)
@@ -189,33 +192,39 @@ def _hidden_update_rows(t, phi, gates, cell_act, hidden):
             h_row[j] = o_row[j] * c_act  # (L4)
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False):
-    """Gradients of the loss w.r.t. inputs, (h_0, c_0) and weights; see cells/lstm.py."""
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
+    """Gradients of the loss w.r.t. inputs, (h_0, c_0) and weights; see cells/lstm.py. The cache is
+    spent: delta_z is written over its gates, which step t no longer needs once its own delta is done."""
     kernel, recurrent_kernel, bias = cache["weights"]
-    x_tm, gates, hidden = cache["x_tm"], cache["gates"], cache["hidden"]
+    targets = weight_gradient_targets(weight_gradients, cache["weights"])
+    x_tm, gates, hidden = cache["x_tm"], spend(cache, "gates"), cache["hidden"]
     # None where phi and sigma take their derivatives from the gates alone (``needs_preactivation``).
     preact = gates if cache["preact"] is None else cache["preact"]
     cell, cell_act, phi, sigma = cache["cell"], cache["cell_act"], cache["phi"], cache["sigma"]
     d_outputs_tm, d_next_h = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
     d_next_c = state_gradient(d_final_states[1], cell[0])  # (B, H)
     steps, batch, units = cell_act.shape
-    recurrent_kernel_t = as_contiguous(recurrent_kernel.T, preact.dtype)  # (4H, H), U^T
+    dtype = preact.dtype
 
-    delta_z = np.empty_like(preact)  # (T, B, 4H)
-    delta_h = np.empty_like(cell_act)  # (T, B, H), kept for the ledger
+    delta_h = np.empty((steps if ledger else 0, batch, units), dtype=dtype)  # (T, B, H), for the ledger
     if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
         _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                       recurrent_kernel_t, delta_h, delta_z)
+                       as_contiguous(recurrent_kernel.T, dtype), delta_h)
     else:
+        transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype)  # U^T, packed once
         for t in range(steps - 1, -1, -1):
-            _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                           delta_h, delta_z)
-            np.matmul(delta_z[t], recurrent_kernel_t, out=d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
+            _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
+            if ledger:
+                delta_h[t] = d_next_h
+            transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
+        del transposed_product
+    delta_z = gates  # (T, B, 4H): the loop wrote delta_z over the gates
+    del d_outputs_tm, cell, cell_act, preact  # freed (with the cache) before the GEMMs below allocate
 
     # Weight gradients summed over all steps, one GEMM each.
-    d_kernel = summed_over_steps(x_tm, delta_z)  # (dL4) (D, 4H)
-    d_recurrent = summed_over_steps(hidden[:-1], delta_z)  # (dL5) (H, 4H)
-    d_bias = None if bias is None else delta_z.sum(axis=(0, 1))  # (dL6) (4H,)
+    d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
+    d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
+    d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
     d_x = input_gradient(delta_z, kernel, cache["go_backwards"])  # (dL7) (B, T, D)
 
     per_step = None if not ledger else step_ledger(
@@ -224,24 +233,21 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
 
 
 @njit(cache=True)
-def _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                   delta_h, delta_z):
-    """Step t's element-wise part; on entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final) and
-    d_next_c holds delta_c_{t+1} * f_{t+1} (or dc_T^final); on exit d_next_c is delta_c_t * f_t.
+def _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act):
+    """Step t's element-wise part. On entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final) and
+    d_next_c holds delta_c_{t+1} * f_{t+1} (or dc_T^final); on exit d_next_h is delta_h_t, d_next_c is
+    delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written).
 
     The common pair (tanh, sigmoid) gets its own copy of the loop with the codes as constants, so the
     activation branches fold away and LLVM vectorises the row loop; the math is the same."""
     if phi == TANH and sigma == SIGMOID:
-        _backward_rows(t, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                       delta_h, delta_z)
+        _backward_rows(t, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
     else:
-        _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                       delta_h, delta_z)
+        _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
 
 
 @njit(inline="always")
-def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                   delta_h, delta_z):
+def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act):
     batch, units = d_next_h.shape
     for b in range(batch):
         # Row slices, one per gate block: contiguous, indexed from 0 (no wraparound checks).
@@ -249,30 +255,29 @@ def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gate
         c_prev, c_new, c_act_row = cell[t, b], cell[t + 1, b], cell_act[t, b]
         z_i, z_f = preact[t, b, :units], preact[t, b, units:2 * units]
         z_g, z_o = preact[t, b, 2 * units:3 * units], preact[t, b, 3 * units:]
+        # The gates in, delta_z out: one view per block serves both.
         g_i, g_f = gates[t, b, :units], gates[t, b, units:2 * units]
         g_g, g_o = gates[t, b, 2 * units:3 * units], gates[t, b, 3 * units:]
-        dz_i, dz_f = delta_z[t, b, :units], delta_z[t, b, units:2 * units]
-        dz_g, dz_o = delta_z[t, b, 2 * units:3 * units], delta_z[t, b, 3 * units:]
-        dh_row = delta_h[t, b]
         for j in range(units):
             dh = dy[j] + d_h[j]  # (dL1)
-            dh_row[j] = dh
+            d_h[j] = dh
             i, f, g, o = g_i[j], g_f[j], g_g[j], g_o[j]
             c_act = c_act_row[j]
             # c_t reaches the loss through h_t and through c_{t+1}: both paths add up here.
             dc = dh * o * derivative(phi, c_new[j], c_act) + d_c[j]  # (dL2)
-            dz_i[j] = dc * g * derivative(sigma, z_i[j], i)  # (dL3) block i
-            dz_f[j] = dc * c_prev[j] * derivative(sigma, z_f[j], f)  # (dL3) block f
-            dz_g[j] = dc * i * derivative(phi, z_g[j], g)  # (dL3) block c
-            dz_o[j] = dh * c_act * derivative(sigma, z_o[j], o)  # (dL3) block o
+            g_i[j] = dc * g * derivative(sigma, z_i[j], i)  # (dL3) block i
+            g_f[j] = dc * c_prev[j] * derivative(sigma, z_f[j], f)  # (dL3) block f
+            g_g[j] = dc * i * derivative(phi, z_g[j], g)  # (dL3) block c
+            g_o[j] = dh * c_act * derivative(sigma, z_o[j], o)  # (dL3) block o
             d_c[j] = dc * f  # (dL2) for step t-1, (dL8) at t = 1
 
 
 @njit(cache=True)
 def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                   recurrent_kernel_t, delta_h, delta_z):
+                   recurrent_kernel_t, delta_h):
     steps, units = cell_act.shape[0], cell_act.shape[2]
     for t in range(steps - 1, -1, -1):
-        _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
-                       delta_h, delta_z)
-        matmul_into(delta_z[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1
+        _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
+        if delta_h.shape[0]:
+            delta_h[t] = d_next_h  # for the ledger
+        matmul_into(gates[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, batch_major, step_ledger
+from ..cells import Gradients, read_only_outputs, step_ledger, stored, weight_gradient_targets
 from ._common import (
     activate,
     activate_numpy,
@@ -25,6 +25,7 @@ from ._common import (
     upstream_time_major,
     use_jit_loop,
 )
+from ._packed_gemm import RecurrentProduct
 
 
 def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False):
@@ -36,22 +37,22 @@ def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False
     x_tm, x_projected = input_projection(x, kernel, bias, go_backwards)  # (T, B, D), (T, B, H)
     steps, batch, units = x_projected.shape
     dtype = x_projected.dtype
-    recurrent_kernel = as_contiguous(recurrent_kernel, dtype)  # (H, H)
     preact = np.empty_like(x_projected)  # (T, B, H)
     hidden = np.empty((steps + 1, batch, units), dtype=dtype)  # (T+1, B, H), h_0..h_T
     hidden[0] = h0
 
     if use_jit_loop(batch, units):
-        _forward_loop(x_projected, recurrent_kernel, phi, preact, hidden)
+        _forward_loop(x_projected, as_contiguous(recurrent_kernel, dtype), phi, preact, hidden)
     else:
+        recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype)  # U, packed once
         for t in range(steps):
-            np.matmul(hidden[t], recurrent_kernel, out=preact[t])  # h_{t-1} U (L1)
+            recurrent_product(hidden[t], preact[t])  # h_{t-1} U (L1)
             np.add(x_projected[t], preact[t], out=preact[t])  # (L1)
             activate_numpy(phi, preact[t], hidden[t + 1])  # (L2)
 
     cache = dict(x_tm=x_tm, preact=preact, hidden=hidden, weights=weights, phi=phi,
                  go_backwards=go_backwards)
-    return batch_major(hidden[1:], False), (hidden[-1].copy(),), cache
+    return read_only_outputs(hidden), (hidden[-1].copy(),), cache
 
 
 @njit(cache=True)
@@ -66,22 +67,24 @@ def _forward_loop(x_projected, recurrent_kernel, phi, preact, hidden):
                 hidden[t + 1, b, j] = activate(phi, a)  # (L2)
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see cells/simple_rnn.py."""
     kernel, recurrent_kernel, bias = cache["weights"]
+    targets = weight_gradient_targets(weight_gradients, cache["weights"])
     x_tm, preact, hidden, phi = cache["x_tm"], cache["preact"], cache["hidden"], cache["phi"]
     d_outputs_tm, d_next = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
     steps, batch, units = preact.shape
-    recurrent_kernel_t = as_contiguous(recurrent_kernel.T, preact.dtype)  # (H, H), U^T
 
     delta_a = np.empty_like(preact)  # (T, B, H)
     delta_h = np.empty_like(preact)  # (T, B, H), kept for the ledger
     if use_jit_loop(batch, units):
+        recurrent_kernel_t = as_contiguous(recurrent_kernel.T, preact.dtype)  # (H, H), U^T
         _backward_loop(phi, d_outputs_tm, d_next, preact, hidden, recurrent_kernel_t, delta_h, delta_a)
     else:
+        transposed_product = RecurrentProduct(recurrent_kernel.T, batch, preact.dtype)  # U^T, packed once
         for t in range(steps - 1, -1, -1):
             _backward_step(t, phi, d_outputs_tm, d_next, preact, hidden, delta_h, delta_a)
-            np.matmul(delta_a[t], recurrent_kernel_t, out=d_next)  # (dL1) for step t-1, (dL7) at t = 1
+            transposed_product(delta_a[t], d_next)  # (dL1) for step t-1, (dL7) at t = 1
 
     # Weight gradients summed over all steps, one GEMM each.
     d_kernel = summed_over_steps(x_tm, delta_a)  # (dL3) (D, H)
@@ -91,7 +94,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False):
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)
-    return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
+    return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)
 
 
 @njit(cache=True)

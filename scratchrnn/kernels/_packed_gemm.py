@@ -1,0 +1,117 @@
+"""The per-step recurrent product ``out = a @ matrix``, with the matrix packed once per pass (optional MKL).
+
+Every step of a recurrence multiplies a small (B, K) block by the same recurrent matrix; BLAS
+libraries copy ("pack") that matrix into their blocked layout on every call. MKL can pack it once and
+reuse the packed copy for all steps (``cblas_?gemm_pack`` / ``cblas_?gemm_compute``), which is what the
+frameworks' own RNN kernels do. Measured on the 2-core development machine, float32, 2 threads, us per
+product (the 3 x LSTM(700) benchmark's shapes):
+
+    (B, K) x (K, N)                numpy (OpenBLAS)   MKL plain   MKL packed
+    12 x 700  x 2800   h U          621                327         250
+    12 x 2800 x 700    delta U^T    544 (U^T copied)    -          267 (packed from U, no copy)
+    32 x 128  x 512    h U          41                 41 (1 thr)  37 (1 thr)
+
+MKL is optional (``pip install scratchrnn[mkl]``): without it, or with SCRATCHRNN_MKL=0 in the
+environment, the product is NumPy's ``matmul`` into the same ``out``, the matrix made C-contiguous once.
+The results are the same products up to rounding (tests/test_kernels.py checks both paths against
+the reference cells).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import os
+
+import numpy as np
+
+_ROW_MAJOR, _NO_TRANS, _TRANS, _B_MATRIX, _PACKED = 101, 111, 112, 162, 151
+
+
+def _load_mkl():
+    """MKL's single dynamic library from the ``mkl`` wheel, with the packed-GEMM signatures; None when
+    the wheel is not installed, cannot be loaded, or SCRATCHRNN_MKL=0."""
+    if os.environ.get("SCRATCHRNN_MKL", "1") == "0":
+        return None
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    paths = [f.locate() for f in files if f.name.startswith("libmkl_rt.so")]
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:
+            continue
+        c_int, c_void_p = ctypes.c_int, ctypes.c_void_p
+        for prefix, real in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+            get_size = getattr(lib, f"cblas_{prefix}gemm_pack_get_size")
+            get_size.restype, get_size.argtypes = ctypes.c_size_t, [c_int] * 4
+            getattr(lib, f"cblas_{prefix}gemm_pack").argtypes = (
+                [c_int] * 6 + [real, c_void_p, c_int, c_void_p])
+            getattr(lib, f"cblas_{prefix}gemm_compute").argtypes = (
+                [c_int] * 6 + [c_void_p, c_int, c_void_p, c_int, real, c_void_p, c_int])
+        return lib
+    return None
+
+
+_MKL = _load_mkl()
+
+
+def mkl_available() -> bool:
+    """True when the per-step products use MKL's packed GEMM."""
+    return _MKL is not None
+
+
+def _leading_dimension(a: np.ndarray) -> int | None:
+    """The row stride in elements of a 2-D array whose rows are contiguous, else None."""
+    if a.ndim != 2 or a.strides[1] != a.itemsize or a.strides[0] % a.itemsize or a.strides[0] < 0:
+        return None
+    return max(a.strides[0] // a.itemsize, a.shape[1], 1)
+
+
+class RecurrentProduct:
+    """``product(a, out)`` writes a @ matrix into out, for (rows, K) blocks a and one (K, N) matrix.
+
+    With MKL the matrix is packed once here (from a transposed view too, without a copy) and every call
+    reuses it; without, it is made C-contiguous once and each call is NumPy's matmul.
+    """
+
+    def __init__(self, matrix: np.ndarray, rows: int, dtype):
+        self.shape = matrix.shape  # (K, N)
+        self.rows = rows
+        self.dtype = np.dtype(dtype)
+        self._packed = None
+        if _MKL is not None and self.dtype in (np.float32, np.float64) and min(rows, *matrix.shape) > 0:
+            self._pack(np.asarray(matrix, dtype=self.dtype))
+        if self._packed is None:
+            self._matrix = np.ascontiguousarray(matrix, dtype=self.dtype)  # (K, N)
+
+    def _pack(self, matrix):
+        depth, width = matrix.shape
+        if _leading_dimension(matrix) is not None:
+            source, trans, ld = matrix, _NO_TRANS, _leading_dimension(matrix)
+        elif _leading_dimension(matrix.T) is not None:  # a transposed view: pack from its base layout
+            source, trans, ld = matrix.T, _TRANS, _leading_dimension(matrix.T)
+        else:
+            source = np.ascontiguousarray(matrix)
+            trans, ld = _NO_TRANS, width
+        prefix = "s" if self.dtype == np.float32 else "d"
+        self._compute = getattr(_MKL, f"cblas_{prefix}gemm_compute")
+        size = getattr(_MKL, f"cblas_{prefix}gemm_pack_get_size")(_B_MATRIX, self.rows, width, depth)
+        self._packed = np.empty(size // self.dtype.itemsize + 1, dtype=self.dtype)  # MKL's blocked copy
+        getattr(_MKL, f"cblas_{prefix}gemm_pack")(_ROW_MAJOR, _B_MATRIX, trans, self.rows, width, depth, 1.0,
+                                                   source.ctypes.data, ld, self._packed.ctypes.data)
+
+    def __call__(self, a: np.ndarray, out: np.ndarray) -> None:
+        if self._packed is None:
+            np.matmul(a, self._matrix, out=out)
+            return
+        lda, ldc = _leading_dimension(a), _leading_dimension(out)
+        if (a.shape != (self.rows, self.shape[0]) or out.shape != (self.rows, self.shape[1]) or lda is None
+                or ldc is None or a.dtype != self.dtype or out.dtype != self.dtype):
+            raise ValueError(f"RecurrentProduct: expected a {(self.rows, self.shape[0])} and out "
+                             f"{(self.rows, self.shape[1])} {self.dtype} blocks with contiguous rows, "
+                             f"got {a.shape} {a.dtype} and {out.shape} {out.dtype}")
+        self._compute(_ROW_MAJOR, _NO_TRANS, _PACKED, self.rows, self.shape[1], self.shape[0],
+                      a.ctypes.data, lda, self._packed.ctypes.data, self.shape[1], 0.0, out.ctypes.data, ldc)
