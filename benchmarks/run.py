@@ -269,7 +269,7 @@ def _cell(results, framework, workload, name) -> str:
 # -- writing -----------------------------------------------------------------------------------------
 def environment(args, mode: str) -> dict:
     versions = {"python": platform.python_version()}
-    for package in ("numpy", "numba", "torch", "tensorflow", "tensorflow-cpu", "keras", "matplotlib",
+    for package in ("numpy", "numba", "mkl", "torch", "tensorflow", "tensorflow-cpu", "keras", "matplotlib",
                     "scratchrnn"):
         try:
             versions[package] = importlib.metadata.version(package)
@@ -316,6 +316,8 @@ def write_markdown(path: Path, data: dict) -> None:
               "warm-up (min-max and the count beside them); compile/trace time (the first call) is "
               "reported apart. float32 everywhere.", ""]
     backends = {r.get("backend") for r in results.get("scratchrnn", {}).values() if r.get("backend")}
+    products = {r.get("recurrent_products") for r in results.get("scratchrnn", {}).values()
+                if r.get("recurrent_products")}
     lines += ["## Environment", "",
               f"- date: {env['date']}",
               f"- command: `{env['command']}`",
@@ -323,6 +325,8 @@ def write_markdown(path: Path, data: dict) -> None:
               f"- platform: {env['platform']}",
               "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
               f"- scratchrnn backend: {', '.join(sorted(backends)) or 'n/a'}",
+              f"- scratchrnn per-step recurrent products: {', '.join(sorted(products)) or 'n/a'} "
+              "(MKL when the optional `mkl` extra is installed; SCRATCHRNN_MKL=0 turns it off)",
               f"- OPENBLAS_CORETYPE: {env['OPENBLAS_CORETYPE'] or 'not set'}",
               f"- load average (1 min) at start: {env['loadavg_at_start'][0]:.2f}"]
     for fw in frameworks:

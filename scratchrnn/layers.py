@@ -529,6 +529,21 @@ class Activation(Layer):
         return dict(super().get_config(), activation=self.activation)
 
 
+def _steps_flattened(a, time_major=None):
+    """(B, T, ...) as (B*T, ...) rows, and the function that shapes the inner layer's (B*T, ...) result
+    back to (B, T, ...). Rows go in (T, B) order when ``time_major`` (None: when that needs no copy, as
+    for a recurrent layer's outputs, a batch-major view of time-major memory), else in (B, T) order.
+    The wrapped layer treats every row on its own; backward must use forward's order (its cache)."""
+    batch, steps = a.shape[:2]
+    if time_major is None:
+        time_major = not a.flags.c_contiguous and np.swapaxes(a, 0, 1).flags.c_contiguous
+    if time_major:
+        flat = np.swapaxes(a, 0, 1).reshape(steps * batch, *a.shape[2:])  # (T*B, ...)
+        return flat, time_major, lambda y: np.swapaxes(y.reshape(steps, batch, *y.shape[1:]), 0, 1)
+    return (a.reshape(batch * steps, *a.shape[2:]), time_major,
+            lambda y: y.reshape(batch, steps, *y.shape[1:]))  # (B*T, ...)
+
+
 class TimeDistributed(Layer):
     """Applies ``layer`` to every time step: (B, T, ...) is run as (B*T, ...)."""
 
@@ -540,6 +555,7 @@ class TimeDistributed(Layer):
         kwargs.setdefault("dtype", str(layer.dtype))
         super().__init__(**kwargs)
         self.layer = layer
+        self._time_major = False  # the row order of the last call, which its backward follows
 
     weights = property(lambda self: self.layer.weights, lambda self, value: None)
     gradients = property(lambda self: self.layer.gradients, lambda self, value: None)
@@ -563,15 +579,13 @@ class TimeDistributed(Layer):
         return x
 
     def call(self, x):
-        batch, steps = x.shape[:2]
-        y = self.layer.call(x.reshape(batch * steps, *x.shape[2:]))
-        return y.reshape(batch, steps, *y.shape[1:])
+        flat, self._time_major, unflatten = _steps_flattened(x)
+        return unflatten(self.layer.call(flat))
 
     def backward(self, dy, through_activation=True):
-        batch, steps = dy.shape[:2]
         kwargs = {} if through_activation else {"through_activation": False}
-        dx = self.layer.backward(dy.reshape(batch * steps, *dy.shape[2:]), **kwargs)
-        return dx.reshape(batch, steps, *dx.shape[1:])
+        flat, _, unflatten = _steps_flattened(dy, self._time_major)
+        return unflatten(self.layer.backward(flat, **kwargs))
 
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape((None, *input_shape[2:]))

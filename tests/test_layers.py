@@ -147,3 +147,26 @@ def test_freezing_is_refused_rather_than_ignored():
     assert layers.Dense(2, trainable=True).count_params() == 0
     with pytest.raises(ValueError, match="trainable: expected True"):
         layers.LSTM(2, trainable=False)
+
+
+def test_time_distributed_on_a_time_major_view_matches_a_contiguous_input():
+    """A recurrent layer's outputs are a batch-major view of time-major memory, which TimeDistributed
+    flattens in (T, B) order without a copy: same outputs and gradients as from a contiguous copy."""
+    from scratchrnn.layers import Dense, TimeDistributed
+
+    rng = np.random.default_rng(0)
+    view = np.swapaxes(rng.standard_normal((5, 3, 4)), 0, 1)  # (B=3, T=5, 4), time-major memory
+    dy = rng.standard_normal((3, 5, 2))
+    results = []
+    for x in (view, np.ascontiguousarray(view)):
+        layer = TimeDistributed(Dense(2, dtype="float64"), dtype="float64")
+        layer.build((None, None, 4))
+        layer.set_weights([np.arange(8.0).reshape(4, 2) / 10, np.array([0.5, -0.5])])
+        y = layer.forward(x)
+        dx = layer.backward(dy)
+        results.append((y, dx, [g.copy() for g in layer.gradients]))
+    (y1, dx1, g1), (y2, dx2, g2) = results
+    np.testing.assert_allclose(y1, y2, rtol=1e-14)
+    np.testing.assert_allclose(dx1, dx2, rtol=1e-14)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-14)

@@ -3,18 +3,25 @@
 Every step of a recurrence multiplies a small (B, K) block by the same recurrent matrix; BLAS
 libraries copy ("pack") that matrix into their blocked layout on every call. MKL can pack it once and
 reuse the packed copy for all steps (``cblas_?gemm_pack`` / ``cblas_?gemm_compute``), which is what the
-frameworks' own RNN kernels do. Measured on the 2-core development machine, float32, 2 threads, us per
-product (the 3 x LSTM(700) benchmark's shapes):
+frameworks' own RNN kernels do. Measured on the 2-core development machine, float32, us per product
+(the 3 x LSTM(700) benchmark's shapes; NumPy is OpenBLAS on 2 threads):
 
-    (B, K) x (K, N)                numpy (OpenBLAS)   MKL plain   MKL packed
-    12 x 700  x 2800   h U          621                327         250
-    12 x 2800 x 700    delta U^T    544 (U^T copied)    -          267 (packed from U, no copy)
-    32 x 128  x 512    h U          41                 41 (1 thr)  37 (1 thr)
+    (B, K) x (K, N)                NumPy            MKL plain       MKL packed
+                                                    1 / 2 threads   1 / 2 threads
+    12 x 700  x 2800   h U          621              605 / 327       434 / 250
+    12 x 2800 x 700    delta U^T    544 (U^T copy)        -          456 / 267 (packed from U, no copy)
+    32 x 128  x 512    h U          41               42 / 72         38 / 77
+
+MKL runs sequential (one thread): with its OpenMP pool (2 threads) beside NumPy's OpenBLAS pool, the
+3 x LSTM(700) training step took 987 ms instead of 663 (MKL off) and the LSTM(128) step 73 ms instead
+of 13.4 (KMP_BLOCKTIME=0: 615 and 32; =1: 651 and 53); sequential: 540-584 and 13.5. Splitting a
+product into two column panels, the second on a Python helper thread, took 383 us for the 458 us
+product alone but made the training step slower (622-656 ms; the helper's wake-up), so it went.
 
 MKL is optional (``pip install scratchrnn[mkl]``): without it, or with SCRATCHRNN_MKL=0 in the
 environment, the product is NumPy's ``matmul`` into the same ``out``, the matrix made C-contiguous once.
 The results are the same products up to rounding (tests/test_kernels.py checks both paths against
-the reference cells).
+the reference cells). Loading MKL costs ~22 MB of resident memory.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import numpy as np
 
 _ROW_MAJOR, _NO_TRANS, _TRANS, _B_MATRIX, _PACKED = 101, 111, 112, 162, 151
+_SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 
 
 def _load_mkl():
@@ -51,6 +59,8 @@ def _load_mkl():
                 [c_int] * 6 + [real, c_void_p, c_int, c_void_p])
             getattr(lib, f"cblas_{prefix}gemm_compute").argtypes = (
                 [c_int] * 6 + [c_void_p, c_int, c_void_p, c_int, real, c_void_p, c_int])
+        lib.MKL_Set_Threading_Layer.argtypes = [c_int]
+        lib.MKL_Set_Threading_Layer(_SEQUENTIAL)
         return lib
     return None
 
@@ -84,14 +94,14 @@ class RecurrentProduct:
         self._packed = None
         if _MKL is not None and self.dtype in (np.float32, np.float64) and min(rows, *matrix.shape) > 0:
             self._pack(np.asarray(matrix, dtype=self.dtype))
-        if self._packed is None:
+        else:
             self._matrix = np.ascontiguousarray(matrix, dtype=self.dtype)  # (K, N)
 
     def _pack(self, matrix):
         depth, width = matrix.shape
         if _leading_dimension(matrix) is not None:
             source, trans, ld = matrix, _NO_TRANS, _leading_dimension(matrix)
-        elif _leading_dimension(matrix.T) is not None:  # a transposed view: pack from its base layout
+        elif _leading_dimension(matrix.T) is not None:  # a transposed view: packed from its base layout
             source, trans, ld = matrix.T, _TRANS, _leading_dimension(matrix.T)
         else:
             source = np.ascontiguousarray(matrix)
