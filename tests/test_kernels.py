@@ -43,14 +43,17 @@ dims = st.integers(1, 5)
 
 @contextlib.contextmanager
 def forced_loop(loop):
-    saved, saved_mkl = _common.FORCE_LOOP, _packed_gemm._MKL
+    """The loop to run; "blas" packs with MKL (where installed) at every length, "blas-numpy" never."""
+    saved = _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS
     if loop == "blas-numpy":
         loop, _packed_gemm._MKL = "blas", None
+    elif loop == "blas":
+        _packed_gemm.PACK_MIN_STEPS = 0
     _common.FORCE_LOOP = loop
     try:
         yield
     finally:
-        _common.FORCE_LOOP, _packed_gemm._MKL = saved, saved_mkl
+        _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS = saved
 
 
 def assert_close(actual, expected, rtol, what):
@@ -263,12 +266,21 @@ def test_recurrent_product_is_the_matrix_product(dtype, transposed):
     for mkl in (_packed_gemm._MKL, None):
         saved, _packed_gemm._MKL = _packed_gemm._MKL, mkl
         try:
-            product = _packed_gemm.RecurrentProduct(matrix, 3, dtype)
+            product = _packed_gemm.RecurrentProduct(matrix, 3, dtype, _packed_gemm.PACK_MIN_STEPS)
             out = np.empty((3, 7), dtype=dtype)
             product(block, out)
         finally:
             _packed_gemm._MKL = saved
         np.testing.assert_allclose(out, block @ matrix, rtol=tolerance, atol=tolerance)
+
+
+def test_short_passes_are_not_packed():
+    """Packing costs about five products: a pass shorter than PACK_MIN_STEPS multiplies unpacked."""
+    matrix = np.ones((4, 8), dtype=np.float32)
+    short = _packed_gemm.RecurrentProduct(matrix, 2, np.float32, _packed_gemm.PACK_MIN_STEPS - 1)
+    long = _packed_gemm.RecurrentProduct(matrix, 2, np.float32, _packed_gemm.PACK_MIN_STEPS)
+    assert short._packed is None
+    assert (long._packed is not None) == _packed_gemm.mkl_available()
 
 
 @pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)

@@ -74,7 +74,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
             _forward_loop_after(as_contiguous(recurrent_kernel, dtype), recurrent_bias, phi, sigma, rec,
                                 preact, gates, rec_h, hidden)
         else:
-            recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype)  # U, packed once
+            recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
             for t in range(steps):
                 recurrent_product(hidden[t], rec)  # (L2a) before b_rec
                 _gate_arguments_after(t, phi, sigma, rec, recurrent_bias, preact, gates,
@@ -93,8 +93,8 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
             _forward_loop_before(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec_zr, rec_s, preact,
                                  gates, reset_input, hidden)
         else:
-            recurrent_zr = RecurrentProduct(recurrent_kernel[:, :zr], batch, dtype)  # U_z|U_r, packed once
-            recurrent_h = RecurrentProduct(recurrent_kernel[:, zr:], batch, dtype)  # U_h, packed once
+            recurrent_zr = RecurrentProduct(recurrent_kernel[:, :zr], batch, dtype, steps)  # U_z|U_r
+            recurrent_h = RecurrentProduct(recurrent_kernel[:, zr:], batch, dtype, steps)  # U_h
             for t in range(steps):
                 recurrent_zr(hidden[t], rec_zr)  # (L2b)
                 _gate_arguments_before(t, sigma, rec_zr, preact, gates)  # (L3) (L4) up to tanh
@@ -327,7 +327,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
                                  as_contiguous(recurrent_kernel.T, dtype), carry, delta_h, delta_xp,
                                  delta_rec)
         else:
-            transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype)  # U^T, packed once
+            transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
             for t in range(steps - 1, -1, -1):
                 _backward_step_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden,
                                      carry, delta_h, delta_xp, delta_rec)
@@ -340,8 +340,8 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
             _backward_loop_before(phi, sigma, d_outputs_tm, d_next, preact, gates, hidden,
                                   as_contiguous(recurrent_kernel.T, dtype), carry, delta_s, delta_h, delta_xp)
         else:
-            recurrent_zr_t = RecurrentProduct(recurrent_kernel[:, :zr].T, batch, dtype)  # (2H, H), packed
-            recurrent_h_t = RecurrentProduct(recurrent_kernel[:, zr:].T, batch, dtype)  # (H, H), packed
+            recurrent_zr_t = RecurrentProduct(recurrent_kernel[:, :zr].T, batch, dtype, steps)  # (2H, H)
+            recurrent_h_t = RecurrentProduct(recurrent_kernel[:, zr:].T, batch, dtype, steps)  # (H, H)
             for t in range(steps - 1, -1, -1):
                 _backward_step_before_1(t, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry,
                                         delta_h, delta_xp)

@@ -65,7 +65,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         _forward_loop(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact, gates, cell, cell_act,
                       hidden)
     else:
-        recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype)  # U, packed once
+        recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
         for t in range(steps):
             recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
             _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, cell_act, hidden)
@@ -211,7 +211,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
         _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
                        as_contiguous(recurrent_kernel.T, dtype), delta_h)
     else:
-        transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype)  # U^T, packed once
+        transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
         for t in range(steps - 1, -1, -1):
             _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
             if ledger:

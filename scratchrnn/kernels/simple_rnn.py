@@ -44,7 +44,7 @@ def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False
     if use_jit_loop(batch, units):
         _forward_loop(x_projected, as_contiguous(recurrent_kernel, dtype), phi, preact, hidden)
     else:
-        recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype)  # U, packed once
+        recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
         for t in range(steps):
             recurrent_product(hidden[t], preact[t])  # h_{t-1} U (L1)
             np.add(x_projected[t], preact[t], out=preact[t])  # (L1)
@@ -81,7 +81,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
         recurrent_kernel_t = as_contiguous(recurrent_kernel.T, preact.dtype)  # (H, H), U^T
         _backward_loop(phi, d_outputs_tm, d_next, preact, hidden, recurrent_kernel_t, delta_h, delta_a)
     else:
-        transposed_product = RecurrentProduct(recurrent_kernel.T, batch, preact.dtype)  # U^T, packed once
+        transposed_product = RecurrentProduct(recurrent_kernel.T, batch, preact.dtype, steps)  # U^T
         for t in range(steps - 1, -1, -1):
             _backward_step(t, phi, d_outputs_tm, d_next, preact, hidden, delta_h, delta_a)
             transposed_product(delta_a[t], d_next)  # (dL1) for step t-1, (dL7) at t = 1
