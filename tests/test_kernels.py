@@ -44,17 +44,16 @@ dims = st.integers(1, 5)
 @contextlib.contextmanager
 def forced_loop(loop):
     """The loop to run; "blas" packs with MKL (where installed) at every length, "blas-numpy" never."""
-    saved = _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _packed_gemm.PACK_MAX_ROWS
+    saved = _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS
     if loop == "blas-numpy":
         loop, _packed_gemm._MKL = "blas", None
     elif loop == "blas":
-        _packed_gemm.PACK_MIN_STEPS, _packed_gemm.PACK_MAX_ROWS = 0, 1 << 30
+        _packed_gemm.PACK_MIN_STEPS = 0
     _common.FORCE_LOOP = loop
     try:
         yield
     finally:
-        (_common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS,
-         _packed_gemm.PACK_MAX_ROWS) = saved
+        _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS = saved
 
 
 def assert_close(actual, expected, rtol, what):
@@ -275,15 +274,13 @@ def test_recurrent_product_is_the_matrix_product(dtype, transposed):
         np.testing.assert_allclose(out, block @ matrix, rtol=tolerance, atol=tolerance)
 
 
-def test_only_long_passes_of_skinny_blocks_are_packed():
-    """Packing costs about five products, and tall blocks run faster in NumPy: a pass shorter than
-    PACK_MIN_STEPS or of more than PACK_MAX_ROWS rows multiplies unpacked."""
+def test_short_passes_are_not_packed():
+    """Packing costs about five products: a pass shorter than PACK_MIN_STEPS multiplies unpacked."""
     matrix = np.ones((4, 8), dtype=np.float32)
-    rows, steps = _packed_gemm.PACK_MAX_ROWS, _packed_gemm.PACK_MIN_STEPS
-    assert _packed_gemm.RecurrentProduct(matrix, rows, np.float32, steps - 1)._packed is None
-    assert _packed_gemm.RecurrentProduct(matrix, rows + 1, np.float32, steps)._packed is None
-    packed = _packed_gemm.RecurrentProduct(matrix, rows, np.float32, steps)._packed
-    assert (packed is not None) == _packed_gemm.mkl_available()
+    short = _packed_gemm.RecurrentProduct(matrix, 2, np.float32, _packed_gemm.PACK_MIN_STEPS - 1)
+    long = _packed_gemm.RecurrentProduct(matrix, 2, np.float32, _packed_gemm.PACK_MIN_STEPS)
+    assert short._packed is None
+    assert (long._packed is not None) == _packed_gemm.mkl_available()
 
 
 @pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)

@@ -38,10 +38,6 @@ _SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL
 # 0.62 ms per NumPy product), so it pays from about 13 steps on; a pass of 1 step (generation) packed
 # U three times per character and took 3.8 ms per character instead of 1.2.
 PACK_MIN_STEPS = 16
-# And only for skinny blocks: per product, wall us, packed call (ctypes included) vs NumPy, float32:
-# 12x700x2800 439 vs 646, 8x512x2048 209 vs 251, 16x256x1024 70 vs 83; but 32x128x512 37 vs 32,
-# 32x256x1024 121 vs 118, 64x128x512 66 vs 57 (OpenBLAS's two threads win once the block is tall).
-PACK_MAX_ROWS = 16
 
 
 def _load_mkl():
@@ -92,9 +88,9 @@ class RecurrentProduct:
     """``product(a, out)`` writes a @ matrix into out, for (rows, K) blocks a and one (K, N) matrix,
     called ``steps`` times.
 
-    With MKL, from PACK_MIN_STEPS steps on and up to PACK_MAX_ROWS rows, the matrix is packed once here
-    (from a transposed view too, without a copy) and every call reuses it; otherwise it is made
-    C-contiguous once and each call is NumPy's matmul.
+    With MKL, from PACK_MIN_STEPS steps on, the matrix is packed once here (from a transposed view too,
+    without a copy) and every call reuses it; otherwise it is made C-contiguous once and each call is
+    NumPy's matmul.
     """
 
     def __init__(self, matrix: np.ndarray, rows: int, dtype, steps: int):
@@ -102,8 +98,8 @@ class RecurrentProduct:
         self.rows = rows
         self.dtype = np.dtype(dtype)
         self._packed = None
-        if (_MKL is not None and steps >= PACK_MIN_STEPS and 0 < rows <= PACK_MAX_ROWS
-                and self.dtype in (np.float32, np.float64) and min(matrix.shape) > 0):
+        if (_MKL is not None and steps >= PACK_MIN_STEPS and self.dtype in (np.float32, np.float64)
+                and min(rows, *matrix.shape) > 0):
             self._pack(np.asarray(matrix, dtype=self.dtype))
         else:
             self._matrix = np.ascontiguousarray(matrix, dtype=self.dtype)  # (K, N)
