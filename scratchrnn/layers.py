@@ -317,7 +317,9 @@ class _Recurrent(Layer):
             x, tuple(states), self._cell_weights(), **self._cell_options())
         return outputs, finals
 
-    def backward(self, dy):
+    def backward(self, dy, d_inputs=True):
+        """dLoss/dx from the upstream gradient dy; the weight gradients land in ``self.gradients``.
+        d_inputs=False skips dLoss/dx (None is returned): a model's first layer, whose input is data."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward needs a forward first")
         if self.return_state:
@@ -332,7 +334,7 @@ class _Recurrent(Layer):
             d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
         grads = cell_module(self.cell_name, self.backend).backward(
             d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger,
-            weight_gradients=self._cell_gradients())
+            weight_gradients=self._cell_gradients(), d_inputs=d_inputs)
         self._cache = None  # the activations are spent: free them before the next forward makes new ones
         self.initial_state_gradients = list(grads.initial_states)
         self.ledger = grads.ledger

@@ -334,3 +334,22 @@ def test_an_lstm_kernel_cache_serves_one_backward():
     k_lstm.backward(None, (np.ones((2, 4)), None), cache)
     with pytest.raises(ValueError, match="already used by a backward pass"):
         k_lstm.backward(None, (np.ones((2, 4)), None), cache)
+
+
+@pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
+@pytest.mark.parametrize("module", ["cells", "kernels"])
+def test_d_inputs_false_skips_only_the_input_gradient(cell, options, module):
+    rng = np.random.default_rng(5)
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(rng, cell, 2, 3, 2, 4, **weight_options)
+    implementation = CELLS[cell] if module == "cells" else KERNELS[cell]
+    results = []
+    for d_inputs in (True, False):
+        outputs, finals, cache = implementation.forward(x, states, weights, **options)
+        results.append(implementation.backward(np.ones_like(outputs), (None,) * len(finals), cache,
+                                               d_inputs=d_inputs))
+    assert results[0].inputs.shape == x.shape
+    assert results[1].inputs is None
+    with_dx, without_dx = results
+    for a, b in zip(with_dx.weights + with_dx.initial_states, without_dx.weights + without_dx.initial_states):
+        np.testing.assert_array_equal(a, b)

@@ -251,3 +251,25 @@ def test_regression_targets_of_one_unit_output_are_reshaped_like_keras():
     assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match=r"y: expected shape \(12, 1\)"):
         model.fit(x, np.zeros((12, 2)), verbose=0)
+
+
+def test_the_first_recurrent_layer_skips_the_gradient_of_the_data(monkeypatch):
+    """The model never uses dLoss/dx of its input data, so its first recurrent layer is not asked
+    for it (one GEMM less per batch); the weight gradients are those of a full backward."""
+    from scratchrnn import layers as layers_module
+    from scratchrnn.layers import LSTM, Dense
+    from scratchrnn.models import Sequential
+
+    asked = []
+    original = layers_module._Recurrent.backward
+
+    def spy(self, dy, d_inputs=True):
+        asked.append((self.name, d_inputs))
+        return original(self, dy, d_inputs)
+
+    monkeypatch.setattr(layers_module._Recurrent, "backward", spy)
+    model = Sequential([LSTM(3, input_shape=(4, 2), return_sequences=True), LSTM(3), Dense(2)])
+    model.compile(loss="mse", optimizer="sgd")
+    x = np.linspace(-1, 1, 24).reshape(3, 4, 2)
+    model.train_on_batch(x, np.ones((3, 2)))
+    assert asked == [(model.layers[1].name, True), (model.layers[0].name, False)]

@@ -9,9 +9,10 @@ Every cell module (``simple_rnn``, ``lstm``, ``gru``) has the same two functions
     time when go_backwards, as Keras returns them); final_states is a tuple shaped like
     initial_states.
 
-``backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None) -> Gradients``
-    d_outputs (B, T, H) or None; d_final_states a tuple like final_states (entries may be None);
-    weight_gradients, when given, the arrays (like the weights) that receive the weight gradients.
+``backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True)``
+    -> Gradients. d_outputs (B, T, H) or None; d_final_states a tuple like final_states (entries may
+    be None); weight_gradients, when given, the arrays (like the weights) that receive the weight
+    gradients; d_inputs=False skips dLoss/dx (one GEMM) for a layer whose input is the data.
     The outputs are a read-only view of the cache. A cache serves one backward pass (the kernels
     write deltas over its activations).
 
@@ -29,7 +30,7 @@ import numpy as np
 class Gradients(NamedTuple):
     """What a cell's backward returns.
 
-    inputs          (B, T, D)     dLoss/dx, in the caller's time order
+    inputs          (B, T, D)     dLoss/dx, in the caller's time order; None when not asked for
     initial_states  tuple         dLoss/d(initial state), each (B, H)
     weights         tuple         dLoss/dW in the order of the weights tuple, summed over time;
                                   None where the weight is None (no bias)

@@ -116,7 +116,7 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     return read_only_outputs(hidden), (hidden[-1].copy(),), cache
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see the module docstring."""
     kernel, recurrent_kernel, bias = cache["weights"]
     targets = weight_gradient_targets(weight_gradients, cache["weights"])
@@ -166,7 +166,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     if bias is not None:
         d_bias = np.stack([d.sum(axis=(0, 1)) for d in bias_deltas]).reshape(
             bias.shape)  # (dL10a) (dL10b) (2, 3H) | (3H,)
-    d_x = batch_major(delta_xp @ kernel.T, cache["go_backwards"])  # (dL11) (B, T, D)
+    d_x = None if not d_inputs else batch_major(delta_xp @ kernel.T, cache["go_backwards"])  # (dL11)
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_xp, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)

@@ -64,7 +64,7 @@ def forward(x, initial_states, weights, *, activation="tanh", go_backwards=False
     return read_only_outputs(hidden), (hidden[-1].copy(),), cache
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see the module docstring."""
     kernel, recurrent_kernel, bias = cache["weights"]
     targets = weight_gradient_targets(weight_gradients, cache["weights"])
@@ -82,7 +82,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     d_kernel = flat_steps(x_tm).T @ flat_steps(delta_a)  # (dL3) (D, H)
     d_recurrent = flat_steps(hidden[:-1]).T @ flat_steps(delta_a)  # (dL4) (H, H)
     d_bias = None if bias is None else delta_a.sum(axis=(0, 1))  # (dL5) (H,)
-    d_x = batch_major(delta_a @ kernel.T, cache["go_backwards"])  # (dL6) (B, T, D)
+    d_x = None if not d_inputs else batch_major(delta_a @ kernel.T, cache["go_backwards"])  # (dL6) (B, T, D)
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)

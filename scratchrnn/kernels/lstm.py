@@ -192,7 +192,7 @@ def _hidden_update_rows(t, phi, gates, cell_act, hidden):
             h_row[j] = o_row[j] * c_act  # (L4)
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
     """Gradients of the loss w.r.t. inputs, (h_0, c_0) and weights; see cells/lstm.py. The cache is
     spent: delta_z is written over its gates, which step t no longer needs once its own delta is done."""
     kernel, recurrent_kernel, bias = cache["weights"]
@@ -225,7 +225,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
     d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
     d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
-    d_x = input_gradient(delta_z, kernel, cache["go_backwards"])  # (dL7) (B, T, D)
+    d_x = None if not d_inputs else input_gradient(delta_z, kernel, cache["go_backwards"])  # (dL7) (B, T, D)
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_z, [(hidden[:-1], delta_z)], [delta_z], None if bias is None else bias.shape, delta_h)

@@ -67,7 +67,7 @@ def _forward_loop(x_projected, recurrent_kernel, phi, preact, hidden):
                 hidden[t + 1, b, j] = activate(phi, a)  # (L2)
 
 
-def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None):
+def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
     """Gradients of the loss w.r.t. inputs, h_0 and weights; see cells/simple_rnn.py."""
     kernel, recurrent_kernel, bias = cache["weights"]
     targets = weight_gradient_targets(weight_gradients, cache["weights"])
@@ -90,7 +90,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     d_kernel = summed_over_steps(x_tm, delta_a)  # (dL3) (D, H)
     d_recurrent = summed_over_steps(hidden[:-1], delta_a)  # (dL4) (H, H)
     d_bias = None if bias is None else delta_a.sum(axis=(0, 1))  # (dL5) (H,)
-    d_x = input_gradient(delta_a, kernel, cache["go_backwards"])  # (dL6) (B, T, D)
+    d_x = None if not d_inputs else input_gradient(delta_a, kernel, cache["go_backwards"])  # (dL6) (B, T, D)
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)
