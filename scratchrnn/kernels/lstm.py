@@ -16,6 +16,7 @@ from ._common import (
     SIGMOID,
     TANH,
     activate,
+    activate_numpy,
     activation_code,
     as_contiguous,
     derivative,
@@ -56,28 +57,28 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     keep_preact = needs_preactivation(phi) or needs_preactivation(sigma)
     gates = np.empty_like(preact) if keep_preact else preact  # (T, B, 4H), i f g o
     cell = np.empty((steps + 1, batch, units), dtype=dtype)  # (T+1, B, H), c_0..c_T
-    cell_act = np.empty((steps, batch, units), dtype=dtype)  # (T, B, H), phi(c_1)..phi(c_T)
+    # phi(c_t) of the current step only: backward recomputes it from c_t (one tanh per step) rather
+    # than keep T of them (T x B x H less per layer: 3.4 MB at B12 T100 H700).
+    c_act = np.empty((batch, units), dtype=dtype)  # (B, H)
     hidden = np.empty((steps + 1, batch, units), dtype=dtype)  # (T+1, B, H), h_0..h_T
     hidden[0], cell[0] = h0, c0
     rec = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4H), h_{t-1} U of the current step
 
     if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
-        _forward_loop(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact, gates, cell, cell_act,
-                      hidden)
+        _forward_loop(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact, gates, cell, hidden)
     else:
         recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
         for t in range(steps):
             recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
-            _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, cell_act, hidden)
+            _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden)
 
-    cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell,
-                 cell_act=cell_act, hidden=hidden, weights=weights, phi=phi, sigma=sigma,
-                 go_backwards=go_backwards)
+    cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell, hidden=hidden,
+                 weights=weights, phi=phi, sigma=sigma, go_backwards=go_backwards)
     return read_only_outputs(hidden), (hidden[-1].copy(), cell[-1].copy()), cache
 
 
 @njit(cache=True)
-def _forward_loop(recurrent_kernel, phi, sigma, rec, preact, gates, cell, cell_act, hidden):
+def _forward_loop(recurrent_kernel, phi, sigma, rec, preact, gates, cell, hidden):
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
     for t in range(steps):
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec)  # h_{t-1} U (L1)
@@ -93,12 +94,10 @@ def _forward_loop(recurrent_kernel, phi, sigma, rec, preact, gates, cell, cell_a
                 gates[t, b, 2 * units + j], gates[t, b, 3 * units + j] = g, o
                 c = f * cell[t, b, j] + i * g  # (L3)
                 cell[t + 1, b, j] = c
-                c_act = activate(phi, c)  # (L4)
-                cell_act[t, b, j] = c_act
-                hidden[t + 1, b, j] = o * c_act  # (L4)
+                hidden[t + 1, b, j] = o * activate(phi, c)  # (L4)
 
 
-def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, cell_act, hidden):
+def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden):
     """Step t after the recurrent product (rec holds h_{t-1} U): Numba passes for everything but tanh,
     and NumPy's vectorised tanh in between, over whole blocks (``tanh_argument``/``from_tanh``)."""
     units = hidden.shape[2]
@@ -111,10 +110,10 @@ def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, cell_act, hidde
             np.tanh(gates[t, :, 3 * units:], out=gates[t, :, 3 * units:])  # (L2) o
         if uses_tanh(phi):
             np.tanh(gates[t, :, 2 * units:3 * units], out=gates[t, :, 2 * units:3 * units])  # (L2) g
-    _cell_update(t, phi, sigma, gates, cell, cell_act)  # (L2) after tanh, (L3), (L4) up to tanh
+    _cell_update(t, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
     if uses_tanh(phi):
-        np.tanh(cell_act[t], out=cell_act[t])  # (L4)
-    _hidden_update(t, phi, gates, cell_act, hidden)  # (L4) after tanh
+        np.tanh(c_act, out=c_act)  # (L4)
+    _hidden_update(t, phi, gates, c_act, hidden)  # (L4) after tanh
 
 
 @njit(cache=True)
@@ -145,22 +144,22 @@ def _gate_argument_rows(t, phi, sigma, rec, preact, gates):
 
 
 @njit(cache=True)
-def _cell_update(t, phi, sigma, gates, cell, cell_act):
-    """gates[t] = from_tanh per block, c_t, and cell_act[t] = tanh_argument(phi, c_t)."""
+def _cell_update(t, phi, sigma, gates, cell, c_act):
+    """gates[t] = from_tanh per block, c_t, and c_act (B, H) = tanh_argument(phi, c_t)."""
     if phi == TANH and sigma == SIGMOID:
-        _cell_update_rows(t, TANH, SIGMOID, gates, cell, cell_act)
+        _cell_update_rows(t, TANH, SIGMOID, gates, cell, c_act)
     else:
-        _cell_update_rows(t, phi, sigma, gates, cell, cell_act)
+        _cell_update_rows(t, phi, sigma, gates, cell, c_act)
 
 
 @njit(inline="always")
-def _cell_update_rows(t, phi, sigma, gates, cell, cell_act):
-    batch, units = cell_act.shape[1], cell_act.shape[2]
+def _cell_update_rows(t, phi, sigma, gates, cell, c_act):
+    batch, units = c_act.shape
     for b in range(batch):
         a = gates[t, b]
         a_i, a_f = a[:units], a[units:2 * units]
         a_g, a_o = a[2 * units:3 * units], a[3 * units:]
-        c_prev, c_new, c_arg = cell[t, b], cell[t + 1, b], cell_act[t, b]
+        c_prev, c_new, c_arg = cell[t, b], cell[t + 1, b], c_act[b]
         for j in range(units):
             i = from_tanh(sigma, a_i[j])  # (L2) after tanh
             f = from_tanh(sigma, a_f[j])  # (L2) after tanh
@@ -173,23 +172,21 @@ def _cell_update_rows(t, phi, sigma, gates, cell, cell_act):
 
 
 @njit(cache=True)
-def _hidden_update(t, phi, gates, cell_act, hidden):
-    """cell_act[t] = from_tanh(phi, .) and h_t = o_t * phi(c_t)."""
+def _hidden_update(t, phi, gates, c_act, hidden):
+    """h_t = o_t * phi(c_t), phi(c_t) = from_tanh(phi, c_act)."""
     if phi == TANH:
-        _hidden_update_rows(t, TANH, gates, cell_act, hidden)
+        _hidden_update_rows(t, TANH, gates, c_act, hidden)
     else:
-        _hidden_update_rows(t, phi, gates, cell_act, hidden)
+        _hidden_update_rows(t, phi, gates, c_act, hidden)
 
 
 @njit(inline="always")
-def _hidden_update_rows(t, phi, gates, cell_act, hidden):
-    batch, units = cell_act.shape[1], cell_act.shape[2]
+def _hidden_update_rows(t, phi, gates, c_act, hidden):
+    batch, units = c_act.shape
     for b in range(batch):
-        o_row, c_act_row, h_row = gates[t, b, 3 * units:], cell_act[t, b], hidden[t + 1, b]
+        o_row, c_act_row, h_row = gates[t, b, 3 * units:], c_act[b], hidden[t + 1, b]
         for j in range(units):
-            c_act = from_tanh(phi, c_act_row[j])  # (L4) after tanh
-            c_act_row[j] = c_act
-            h_row[j] = o_row[j] * c_act  # (L4)
+            h_row[j] = o_row[j] * from_tanh(phi, c_act_row[j])  # (L4), phi after tanh
 
 
 def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
@@ -200,26 +197,28 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     x_tm, gates, hidden = cache["x_tm"], spend(cache, "gates"), cache["hidden"]
     # None where phi and sigma take their derivatives from the gates alone (``needs_preactivation``).
     preact = gates if cache["preact"] is None else cache["preact"]
-    cell, cell_act, phi, sigma = cache["cell"], cache["cell_act"], cache["phi"], cache["sigma"]
+    cell, phi, sigma = cache["cell"], cache["phi"], cache["sigma"]
     d_outputs_tm, d_next_h = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
     d_next_c = state_gradient(d_final_states[1], cell[0])  # (B, H)
-    steps, batch, units = cell_act.shape
+    steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
+    c_act = np.empty((batch, units), dtype=preact.dtype)  # (B, H), phi(c_t) of the current step
     dtype = preact.dtype
 
     delta_h = np.empty((steps if ledger else 0, batch, units), dtype=dtype)  # (T, B, H), for the ledger
     if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
-        _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
+        _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
                        as_contiguous(recurrent_kernel.T, dtype), delta_h)
     else:
         transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
         for t in range(steps - 1, -1, -1):
-            _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
+            activate_numpy(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
+            _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
             if ledger:
                 delta_h[t] = d_next_h
             transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
         del transposed_product
     delta_z = gates  # (T, B, 4H): the loop wrote delta_z over the gates
-    del d_outputs_tm, cell, cell_act, preact  # freed (with the cache) before the GEMMs below allocate
+    del d_outputs_tm, cell, preact  # freed (with the cache) before the GEMMs below allocate
 
     # Weight gradients summed over all steps, one GEMM each.
     d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
@@ -233,26 +232,26 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
 
 
 @njit(cache=True)
-def _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act):
-    """Step t's element-wise part. On entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final) and
-    d_next_c holds delta_c_{t+1} * f_{t+1} (or dc_T^final); on exit d_next_h is delta_h_t, d_next_c is
-    delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written).
+def _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
+    """Step t's element-wise part. On entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final), d_next_c
+    holds delta_c_{t+1} * f_{t+1} (or dc_T^final) and c_act phi(c_t); on exit d_next_h is delta_h_t,
+    d_next_c is delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written).
 
     The common pair (tanh, sigmoid) gets its own copy of the loop with the codes as constants, so the
     activation branches fold away and LLVM vectorises the row loop; the math is the same."""
     if phi == TANH and sigma == SIGMOID:
-        _backward_rows(t, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
+        _backward_rows(t, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
     else:
-        _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
+        _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
 
 
 @njit(inline="always")
-def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act):
+def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
     batch, units = d_next_h.shape
     for b in range(batch):
         # Row slices, one per gate block: contiguous, indexed from 0 (no wraparound checks).
         dy, d_h, d_c = d_outputs_tm[t, b], d_next_h[b], d_next_c[b]
-        c_prev, c_new, c_act_row = cell[t, b], cell[t + 1, b], cell_act[t, b]
+        c_prev, c_new, c_act_row = cell[t, b], cell[t + 1, b], c_act[b]
         z_i, z_f = preact[t, b, :units], preact[t, b, units:2 * units]
         z_g, z_o = preact[t, b, 2 * units:3 * units], preact[t, b, 3 * units:]
         # The gates in, delta_z out: one view per block serves both.
@@ -262,22 +261,25 @@ def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gate
             dh = dy[j] + d_h[j]  # (dL1)
             d_h[j] = dh
             i, f, g, o = g_i[j], g_f[j], g_g[j], g_o[j]
-            c_act = c_act_row[j]
+            phi_c = c_act_row[j]
             # c_t reaches the loss through h_t and through c_{t+1}: both paths add up here.
-            dc = dh * o * derivative(phi, c_new[j], c_act) + d_c[j]  # (dL2)
+            dc = dh * o * derivative(phi, c_new[j], phi_c) + d_c[j]  # (dL2)
             g_i[j] = dc * g * derivative(sigma, z_i[j], i)  # (dL3) block i
             g_f[j] = dc * c_prev[j] * derivative(sigma, z_f[j], f)  # (dL3) block f
             g_g[j] = dc * i * derivative(phi, z_g[j], g)  # (dL3) block c
-            g_o[j] = dh * c_act * derivative(sigma, z_o[j], o)  # (dL3) block o
+            g_o[j] = dh * phi_c * derivative(sigma, z_o[j], o)  # (dL3) block o
             d_c[j] = dc * f  # (dL2) for step t-1, (dL8) at t = 1
 
 
 @njit(cache=True)
-def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act,
+def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
                    recurrent_kernel_t, delta_h):
-    steps, units = cell_act.shape[0], cell_act.shape[2]
+    steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
     for t in range(steps - 1, -1, -1):
-        _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, cell_act)
+        for b in range(batch):
+            for j in range(units):
+                c_act[b, j] = activate(phi, cell[t + 1, b, j])  # (L4) phi(c_t) again
+        _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
         if delta_h.shape[0]:
             delta_h[t] = d_next_h  # for the ledger
         matmul_into(gates[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1
