@@ -136,9 +136,11 @@ one the size rule picks.
    layer's ``time_major`` gets the contiguous array back, no copy in; TimeDistributed flattens such a
    view in (T, B) order, no copy either); phi(c_t) is recomputed in the backward pass (one tanh per
    step, ~1 ms of the 3 x LSTM(700) step) instead of cached (T x B x H less per layer); d_outputs and
-   the cell states are released before the weight-gradient GEMMs allocate. Peak resident memory then swings +-20 MB between runs
-   with glibc's dynamic mmap threshold (MALLOC_MMAP_THRESHOLD_=1 MiB pins it at the low end but costs
-   8% on that step and 30% on the LSTM(128) step, so it is not set). Loading MKL adds ~22 MB.
+   the cell states are released before the weight-gradient GEMMs allocate. Resident memory (RSS) is
+   more than that: ~115 MB of Python, NumPy, Numba/LLVM and MKL, and glibc keeps freed per-batch
+   arrays on its heap (RSS around the step, MB: built 150, forward 224/244/263, backward 287/307/313,
+   after the first Adam step 390, then flat at 394). MALLOC_MMAP_THRESHOLD_=1 MiB cut the peak to
+   ~397 without MKL but cost 8% on that step and 30% on the LSTM(128) step; 4 MiB: 387 for +2%; not set.
 
 Leads not taken or tried and dropped (measure before adding): Numba with SVML (``intel-cmplr-lib-rt``)
 vectorises tanh and exp and could move the jit/blas crossover up; the layer wavefront of DESIGN.md
