@@ -283,13 +283,17 @@ def test_short_passes_are_not_packed():
     assert (long._packed is not None) == _packed_gemm.mkl_available()
 
 
+def small_problem(cell, options, module, seed):
+    """The reference cell or the kernel, and a random (B=2, T=3, D=2, H=4) float64 problem for it."""
+    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
+    x, states, weights = random_problem(np.random.default_rng(seed), cell, 2, 3, 2, 4, **weight_options)
+    return (CELLS[cell] if module == "cells" else KERNELS[cell]), x, states, weights
+
+
 @pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
 @pytest.mark.parametrize("module", ["cells", "kernels"])
 def test_weight_gradients_land_in_the_given_arrays(cell, options, module):
-    rng = np.random.default_rng(3)
-    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
-    x, states, weights = random_problem(rng, cell, 2, 3, 2, 4, **weight_options)
-    implementation = CELLS[cell] if module == "cells" else KERNELS[cell]
+    implementation, x, states, weights = small_problem(cell, options, module, seed=3)
     outputs, finals, cache = implementation.forward(x, states, weights, **options)
     expected = implementation.backward(np.ones_like(outputs), (None,) * len(finals),
                                        implementation.forward(x, states, weights, **options)[2])
@@ -339,10 +343,7 @@ def test_an_lstm_kernel_cache_serves_one_backward():
 @pytest.mark.parametrize("cell, options", VARIANTS, ids=IDS)
 @pytest.mark.parametrize("module", ["cells", "kernels"])
 def test_d_inputs_false_skips_only_the_input_gradient(cell, options, module):
-    rng = np.random.default_rng(5)
-    weight_options = {"reset_after": options["reset_after"]} if cell == "gru" else {}
-    x, states, weights = random_problem(rng, cell, 2, 3, 2, 4, **weight_options)
-    implementation = CELLS[cell] if module == "cells" else KERNELS[cell]
+    implementation, x, states, weights = small_problem(cell, options, module, seed=5)
     results = []
     for d_inputs in (True, False):
         outputs, finals, cache = implementation.forward(x, states, weights, **options)
