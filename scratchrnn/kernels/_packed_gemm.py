@@ -56,17 +56,17 @@ def _load_mkl():
     for path in paths:
         try:
             lib = ctypes.CDLL(str(path))
-        except OSError:
+            c_int, c_void_p = ctypes.c_int, ctypes.c_void_p
+            for prefix, real in (("s", ctypes.c_float), ("d", ctypes.c_double)):
+                get_size = getattr(lib, f"cblas_{prefix}gemm_pack_get_size")
+                get_size.restype, get_size.argtypes = ctypes.c_size_t, [c_int] * 4
+                getattr(lib, f"cblas_{prefix}gemm_pack").argtypes = (
+                    [c_int] * 6 + [real, c_void_p, c_int, c_void_p])
+                getattr(lib, f"cblas_{prefix}gemm_compute").argtypes = (
+                    [c_int] * 6 + [c_void_p, c_int, c_void_p, c_int, real, c_void_p, c_int])
+            lib.MKL_Set_Threading_Layer.argtypes = [c_int]
+        except (OSError, AttributeError):  # not loadable here, or an MKL without the packed API
             continue
-        c_int, c_void_p = ctypes.c_int, ctypes.c_void_p
-        for prefix, real in (("s", ctypes.c_float), ("d", ctypes.c_double)):
-            get_size = getattr(lib, f"cblas_{prefix}gemm_pack_get_size")
-            get_size.restype, get_size.argtypes = ctypes.c_size_t, [c_int] * 4
-            getattr(lib, f"cblas_{prefix}gemm_pack").argtypes = (
-                [c_int] * 6 + [real, c_void_p, c_int, c_void_p])
-            getattr(lib, f"cblas_{prefix}gemm_compute").argtypes = (
-                [c_int] * 6 + [c_void_p, c_int, c_void_p, c_int, real, c_void_p, c_int])
-        lib.MKL_Set_Threading_Layer.argtypes = [c_int]
         lib.MKL_Set_Threading_Layer(_SEQUENTIAL)
         return lib
     return None
