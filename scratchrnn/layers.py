@@ -8,6 +8,7 @@ The layer contract:
     layer.build(input_shape)              creates the weights (the first forward builds too)
     y = layer.forward(x) / layer(x)       x batch-major (B, T, D) for recurrent layers
     dx = layer.backward(dy)               after a forward; fills layer.gradients
+    layer.backward(dy, d_inputs=False)    the same without dLoss/dx (None): a model's first layer
     layer.weights, layer.gradients        live arrays in Keras order (get_weights order)
     layer.get_weights(), set_weights(ws)  copies in and out, Keras order and shapes
 """
@@ -150,7 +151,7 @@ class Layer:
             self.build(x.shape)
         return x
 
-    def backward(self, dy):
+    def backward(self, dy, d_inputs=True):
         raise NotImplementedError
 
     def check_input_shape(self, shape) -> None:
@@ -225,15 +226,12 @@ class _Recurrent(Layer):
     def _cell_options(self) -> dict:
         return {"activation": self.activation, "go_backwards": self.go_backwards}
 
-    def _cell_weights(self):
-        kernel, recurrent_kernel = self.weights[:2]
-        return kernel, recurrent_kernel, self.weights[2] if self.use_bias else None
-
-    def _cell_gradients(self):
-        """The gradient arrays, in the cell's (kernel, recurrent_kernel, bias | None) order: the cell's
-        backward writes into them (views into the model's flat buffer), no copy in between."""
-        kernel, recurrent_kernel = self.gradients[:2]
-        return kernel, recurrent_kernel, self.gradients[2] if self.use_bias else None
+    def _in_cell_order(self, arrays):
+        """The layer's weights or gradients as the cells take them: (kernel, recurrent_kernel, bias | None).
+        The cell's backward writes the gradients straight into the gradient arrays (views into the
+        model's flat buffer), no copy in between."""
+        kernel, recurrent_kernel = arrays[:2]
+        return kernel, recurrent_kernel, arrays[2] if self.use_bias else None
 
     @property
     def stateful_batch_size(self):
@@ -302,7 +300,7 @@ class _Recurrent(Layer):
     def call(self, x, initial_state=None):
         states = self._initial_states(x.shape[0], initial_state)
         outputs, finals, self._cache = cell_module(self.cell_name, self.backend).forward(
-            x, tuple(states), self._cell_weights(), **self._cell_options())
+            x, tuple(states), self._in_cell_order(self.weights), **self._cell_options())
         if self.stateful and initial_state is None:
             self.states = [f.copy() for f in finals]
         y = outputs if self.return_sequences else finals[0].copy()
@@ -314,7 +312,7 @@ class _Recurrent(Layer):
         Nothing is cached for backward and a stateful layer's own state is left alone, so generation
         can carry its state from call to call at a constant cost per step."""
         outputs, finals, _ = cell_module(self.cell_name, self.backend).forward(
-            x, tuple(states), self._cell_weights(), **self._cell_options())
+            x, tuple(states), self._in_cell_order(self.weights), **self._cell_options())
         return outputs, finals
 
     def backward(self, dy, d_inputs=True):
@@ -334,7 +332,7 @@ class _Recurrent(Layer):
             d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
         grads = cell_module(self.cell_name, self.backend).backward(
             d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger,
-            weight_gradients=self._cell_gradients(), d_inputs=d_inputs)
+            weight_gradients=self._in_cell_order(self.gradients), d_inputs=d_inputs)
         self._cache = None  # the activations are spent: free them before the next forward makes new ones
         self.initial_state_gradients = list(grads.initial_states)
         self.ledger = grads.ledger
@@ -482,7 +480,7 @@ class Dense(Layer):
         self._cache = (x, z, a)
         return a
 
-    def backward(self, dy, through_activation=True):
+    def backward(self, dy, through_activation=True, d_inputs=True):
         x, z, a = self._cache
         self._cache = None
         dz = _activation_backward(self.activation, z, a, dy) if through_activation else dy
@@ -491,7 +489,7 @@ class Dense(Layer):
         if self.use_bias:
             grads.append(flat_dz.sum(axis=0))
         self._store_gradients(grads)
-        return dz @ self.weights[0].T
+        return dz @ self.weights[0].T if d_inputs else None
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -523,7 +521,9 @@ class Activation(Layer):
         self._cache = (x, a)
         return a
 
-    def backward(self, dy, through_activation=True):
+    def backward(self, dy, through_activation=True, d_inputs=True):
+        if not d_inputs:
+            return None
         x, a = self._cache
         return _activation_backward(self.activation, x, a, dy) if through_activation else dy
 
@@ -584,10 +584,11 @@ class TimeDistributed(Layer):
         flat, self._time_major, unflatten = _steps_flattened(x)
         return unflatten(self.layer.call(flat))
 
-    def backward(self, dy, through_activation=True):
+    def backward(self, dy, through_activation=True, d_inputs=True):
         kwargs = {} if through_activation else {"through_activation": False}
         flat, _, unflatten = _steps_flattened(dy, self._time_major)
-        return unflatten(self.layer.backward(flat, **kwargs))
+        dx = self.layer.backward(flat, d_inputs=d_inputs, **kwargs)
+        return None if dx is None else unflatten(dx)
 
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape((None, *input_shape[2:]))
@@ -629,7 +630,7 @@ class Embedding(Layer):
         self._ids = ids
         return self.weights[0][ids]  # (B, T, output_dim)
 
-    def backward(self, dy):
+    def backward(self, dy, d_inputs=True):
         gradient = np.zeros_like(self.weights[0])
         np.add.at(gradient, self._ids.reshape(-1), dy.reshape(-1, self.output_dim))  # repeated ids add up
         self._store_gradients([gradient])

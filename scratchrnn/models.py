@@ -134,11 +134,7 @@ class Sequential:
         for layer in reversed(self.layers[1:-1]):
             gradient = layer.backward(gradient)
         if len(self.layers) > 1:
-            first = self.layers[0]
-            if isinstance(first, layers_module._Recurrent):  # its input is the data: no dLoss/dx to compute
-                first.backward(gradient, d_inputs=False)
-            else:
-                first.backward(gradient)
+            self.layers[0].backward(gradient, d_inputs=False)  # its input is the data: no dLoss/dx
 
     def _metric_values(self, y, probabilities) -> dict:
         if not self.metrics:

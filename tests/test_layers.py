@@ -170,3 +170,26 @@ def test_time_distributed_on_a_time_major_view_matches_a_contiguous_input():
     np.testing.assert_allclose(dx1, dx2, rtol=1e-14)
     for a, b in zip(g1, g2):
         np.testing.assert_allclose(a, b, rtol=1e-14)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Dense(3, activation="tanh", dtype="float64"),
+    lambda: layers.Activation("sigmoid", dtype="float64"),
+    lambda: layers.TimeDistributed(layers.Dense(3, dtype="float64"), dtype="float64"),
+    lambda: layers.LSTM(3, return_sequences=True, dtype="float64"),
+], ids=["dense", "activation", "time_distributed", "lstm"])
+def test_backward_without_d_inputs_returns_none_and_the_same_weight_gradients(make):
+    """A model's first layer is asked for no dLoss/dx (its input is the data): every layer honours it."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4, 5))
+    layer = make()
+    layer.build(x.shape)
+    results = []
+    for d_inputs in (True, False):
+        y = layer.forward(x)
+        dx = layer.backward(np.ones_like(y), d_inputs=d_inputs)
+        results.append((dx, [g.copy() for g in layer.gradients]))
+    (dx_full, grads_full), (dx_none, grads_none) = results
+    assert dx_full.shape == x.shape and dx_none is None
+    for a, b in zip(grads_full, grads_none):
+        np.testing.assert_array_equal(a, b)
