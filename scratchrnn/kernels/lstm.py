@@ -201,8 +201,8 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     d_outputs_tm, d_next_h = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
     d_next_c = state_gradient(d_final_states[1], cell[0])  # (B, H)
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
-    c_act = np.empty((batch, units), dtype=preact.dtype)  # (B, H), phi(c_t) of the current step
     dtype = preact.dtype
+    c_act = np.empty((batch, units), dtype=dtype)  # (B, H), phi(c_t) of the current step
 
     delta_h = np.empty((steps if ledger else 0, batch, units), dtype=dtype)  # (T, B, H), for the ledger
     if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, read_only_outputs, step_ledger, stored, weight_gradient_targets
+from ..cells import Gradients, read_only_outputs, step_ledger, weight_gradient_targets
 from ._common import (
     activate,
     activate_numpy,
@@ -87,14 +87,14 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
             transposed_product(delta_a[t], d_next)  # (dL1) for step t-1, (dL7) at t = 1
 
     # Weight gradients summed over all steps, one GEMM each.
-    d_kernel = summed_over_steps(x_tm, delta_a)  # (dL3) (D, H)
-    d_recurrent = summed_over_steps(hidden[:-1], delta_a)  # (dL4) (H, H)
-    d_bias = None if bias is None else delta_a.sum(axis=(0, 1))  # (dL5) (H,)
+    d_kernel = summed_over_steps(x_tm, delta_a, targets[0])  # (dL3) (D, H)
+    d_recurrent = summed_over_steps(hidden[:-1], delta_a, targets[1])  # (dL4) (H, H)
+    d_bias = None if bias is None else delta_a.sum(axis=(0, 1), out=targets[2])  # (dL5) (H,)
     d_x = None if not d_inputs else input_gradient(delta_a, kernel, cache["go_backwards"])  # (dL6) (B, T, D)
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_a, [(hidden[:-1], delta_a)], [delta_a], None if bias is None else bias.shape, delta_h)
-    return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)
+    return Gradients(d_x, (d_next,), (d_kernel, d_recurrent, d_bias), per_step)
 
 
 @njit(cache=True)
