@@ -55,6 +55,17 @@ def time_steps(step, warmup: int, repeats: int) -> tuple[list[float], list[float
     return warm, [timed(step) for _ in range(repeats)]
 
 
+def training_step_times(make_model, make_step, count_params, config: dict) -> dict:
+    """Workload (b) in any framework: ``make_model()`` (timed apart as the build), then the training step
+    that ``make_step(model)`` returns, timed after its warm-up, the first call reported apart."""
+    began = time.perf_counter()
+    model = make_model()
+    build_s = time.perf_counter() - began
+    warm, times = time_steps(make_step(model), config["warmup"], config["repeats"])
+    return {"metrics": {"ms_per_step": summary(times, 1e3)}, "build_s": build_s,
+            "compile_s": warm[0], "warmup_s": warm, "params": count_params(model)}
+
+
 def per_cell_step_times(cells, make_step, warmup: int, repeats: int) -> dict:
     """Workload (c) in any framework: ``make_step(cell)`` builds that cell's model and returns one
     training step; each cell's steps are timed after its warm-up, the first call reported apart."""

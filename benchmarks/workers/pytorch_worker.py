@@ -105,12 +105,9 @@ def workload_b(config: dict) -> dict:
     c = config
     x_np, _, ids = common.one_hot_batch(np, c["batch"], c["steps"], c["vocab"])
     x, target = torch.from_numpy(x_np), torch.from_numpy(ids)
-    began = time.perf_counter()
-    model = _char_model("lstm", c["units"], c["layers"], c["vocab"])
-    build_s = time.perf_counter() - began
-    warm, times = common.time_steps(_train_step_fn(model, x, target, c["vocab"]), c["warmup"], c["repeats"])
-    return {"metrics": {"ms_per_step": common.summary(times, 1e3)}, "build_s": build_s,
-            "compile_s": warm[0], "warmup_s": warm, "params": sum(p.numel() for p in model.parameters())}
+    return common.training_step_times(lambda: _char_model("lstm", c["units"], c["layers"], c["vocab"]),
+                                      lambda model: _train_step_fn(model, x, target, c["vocab"]),
+                                      lambda model: sum(p.numel() for p in model.parameters()), c)
 
 
 def workload_c(config: dict) -> dict:

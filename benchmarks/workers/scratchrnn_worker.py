@@ -97,13 +97,14 @@ def workload_a(config: dict) -> dict:
 def workload_b(config: dict) -> dict:
     c = config
     x, y, _ = common.one_hot_batch(np, c["batch"], c["steps"], c["vocab"])
-    began = time.perf_counter()
-    model = _char_model("lstm", c["units"], c["layers"], c["vocab"])
-    model.build((None, None, c["vocab"]))
-    build_s = time.perf_counter() - began
-    warm, times = common.time_steps(lambda: model.train_on_batch(x, y), c["warmup"], c["repeats"])
-    return {"metrics": {"ms_per_step": common.summary(times, 1e3)}, "build_s": build_s,
-            "compile_s": warm[0], "warmup_s": warm, "params": model.count_params()}
+
+    def make_model():
+        model = _char_model("lstm", c["units"], c["layers"], c["vocab"])
+        model.build((None, None, c["vocab"]))
+        return model
+
+    return common.training_step_times(make_model, lambda model: (lambda: model.train_on_batch(x, y)),
+                                      lambda model: model.count_params(), c)
 
 
 def workload_c(config: dict) -> dict:
