@@ -23,6 +23,7 @@ import numpy as np
 
 from . import activations, initializers
 from .backend import BACKENDS, cell_module
+from .kernels._parallel import matrix_product
 from .validation import check_array, check_choice, check_positive_int
 
 _name_counters: defaultdict = defaultdict(itertools.count)
@@ -473,7 +474,10 @@ class Dense(Layer):
         return x
 
     def call(self, x):
-        z = x @ self.weights[0]  # (..., units)
+        if x.ndim == 2:
+            z = matrix_product(x, self.weights[0])  # (B, units)
+        else:  # every step of a sequence in one GEMM
+            z = matrix_product(x.reshape(-1, x.shape[-1]), self.weights[0]).reshape(*x.shape[:-1], self.units)
         if self.use_bias:
             z += self.weights[1]
         a = _activation_forward(self.activation, z)
@@ -485,11 +489,13 @@ class Dense(Layer):
         self._cache = None
         dz = _activation_backward(self.activation, z, a, dy) if through_activation else dy
         flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
-        grads = [flat_x.T @ flat_dz]  # (D, units), summed over batch and time in one GEMM
+        grads = [matrix_product(flat_x.T, flat_dz)]  # (D, units), summed over batch and time in one GEMM
         if self.use_bias:
             grads.append(flat_dz.sum(axis=0))
         self._store_gradients(grads)
-        return dz @ self.weights[0].T if d_inputs else None
+        if not d_inputs:
+            return None
+        return matrix_product(flat_dz, self.weights[0].T).reshape(*dz.shape[:-1], x.shape[-1])  # (..., D)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

@@ -22,7 +22,7 @@ from cellcheck import CELLS, random_problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchrnn.kernels import _common, _packed_gemm
+from scratchrnn.kernels import _common, _packed_gemm, _parallel
 from scratchrnn.kernels import gru as k_gru
 from scratchrnn.kernels import lstm as k_lstm
 from scratchrnn.kernels import simple_rnn as k_simple_rnn
@@ -36,24 +36,28 @@ VARIANTS = [
     ("gru", {"reset_after": False}),
 ]
 IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
-LOOPS = ["jit", "blas", "blas-numpy"]  # "blas-numpy": the "blas" loop with MKL's packed products off
+# "blas": with MKL (where installed) packed at every length, in two blocks of rows on two threads where
+# there are two cores; "blas-one-thread": the same on one thread; "blas-numpy": MKL off.
+LOOPS = ["jit", "blas", "blas-one-thread", "blas-numpy"]
 ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"]
 dims = st.integers(1, 5)
 
 
 @contextlib.contextmanager
 def forced_loop(loop):
-    """The loop to run; "blas" packs with MKL (where installed) at every length, "blas-numpy" never."""
-    saved = _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS
+    """The loop to run (LOOPS); "blas" packs with MKL (where installed) at every length."""
+    saved = _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _parallel.THREADS
     if loop == "blas-numpy":
         loop, _packed_gemm._MKL = "blas", None
-    elif loop == "blas":
+    elif loop in ("blas", "blas-one-thread"):
         _packed_gemm.PACK_MIN_STEPS = 0
+        if loop == "blas-one-thread":
+            loop, _parallel.THREADS = "blas", 1
     _common.FORCE_LOOP = loop
     try:
         yield
     finally:
-        _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS = saved
+        _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _parallel.THREADS = saved
 
 
 def assert_close(actual, expected, rtol, what):

@@ -142,6 +142,20 @@ one the size rule picks.
    after the first Adam step 390, then flat at 394). MALLOC_MMAP_THRESHOLD_=1 MiB cut the peak to
    ~397 without MKL but cost 8% on that step and 30% on the LSTM(128) step; 4 MiB: 387 for +2%; not set.
 
+13. With MKL, the LSTM's "blas" loop runs whole passes in Numba: ``_forward_loop_packed`` and
+   ``_backward_loop_packed`` are the Python loop's steps with the packed product and VML's tanh called
+   from inside the jitted code (``_packed_gemm.packed_product``/``vector_tanh``: the functions'
+   addresses are arguments, called through two small intrinsics, so the loops stay cacheable, which a
+   ctypes function object would prevent). No Python runs between steps and the GIL is released, so
+   ``_parallel.in_row_blocks`` runs the batch as two blocks of rows on two threads, and
+   ``_parallel.matrix_product`` splits the step's GEMMs over the same two threads with MKL so that
+   OpenBLAS's spinning pool stays asleep (its docstring has the measurements). Training step, wall ms
+   (medians, several runs), before -> one thread compiled -> two threads: LSTM(128) B32 T50 13.4 ->
+   9.9-10.5 -> 7.5-8.3; 3 x LSTM(700) B12 T100 584 -> 500-515 -> 397-424. The packed matrices' buffers
+   are kept for the next pass (``_packed_gemm._BufferPool``): a fresh 21 MB buffer per pass cost page
+   faults (3 x LSTM(700) step 430-450 ms fresh, ~425 reused) and churned glibc's heap (peak RSS 416 ->
+   403 MB). Without MKL nothing changes: the Python loop of note 9, NumPy's products.
+
 Leads not taken or tried and dropped (measure before adding): Numba with SVML (``intel-cmplr-lib-rt``)
 vectorises tanh and exp and could move the jit/blas crossover up; the layer wavefront of DESIGN.md
 (two layers' per-step products at once, one thread each: 873 us per layer-step against 1172 us for the

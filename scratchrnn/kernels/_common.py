@@ -12,7 +12,8 @@ Two time loops (``scratchrnn/kernels/__init__.py`` has the measurements behind t
 ``"blas"``  a Python loop over time; per step the recurrent product is one NumPy (BLAS) matmul into a
             preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh; LSTM, GRU: Numba
             passes around NumPy's tanh, see ``tanh_argument``), the backward element-wise math one
-            Numba call.
+            Numba call. With MKL the LSTM runs these same steps as one Numba function per pass, MKL
+            called from inside (``kernels/__init__.py``, note 13).
 
 ``use_jit_loop`` chooses; ``FORCE_LOOP`` overrides it (tests and benchmarks run both).
 """
@@ -26,6 +27,7 @@ from numba.np.numpy_support import as_dtype
 
 from .. import activations
 from ..cells import batch_major, flat_steps, time_major
+from ._parallel import matrix_product
 
 # -- activations by code ---------------------------------------------------------------------------
 TANH, SIGMOID, HARD_SIGMOID, RELU, LINEAR = range(5)
@@ -76,6 +78,11 @@ def activate(code, z):
 def uses_tanh(code: int) -> bool:
     """True for the activations that ``activate`` computes through tanh (tanh, sigmoid)."""
     return code == TANH or code == SIGMOID
+
+
+@overload(uses_tanh)
+def _uses_tanh_jit(code):
+    return lambda code: code == TANH or code == SIGMOID
 
 
 @njit(cache=True)
@@ -175,7 +182,7 @@ def input_projection(x, kernel, input_bias, go_backwards):
     ONE matrix product over all steps."""
     x_tm = np.ascontiguousarray(time_major(x, go_backwards))  # (T, B, D)
     steps, batch, features = x_tm.shape
-    x_projected = x_tm.reshape(steps * batch, features) @ kernel  # (T*B, G): all steps, one GEMM
+    x_projected = matrix_product(x_tm.reshape(steps * batch, features), kernel)  # (T*B, G): one GEMM
     x_projected = x_projected.reshape(steps, batch, kernel.shape[1])  # (T, B, G)
     if input_bias is not None:
         x_projected += input_bias
@@ -186,10 +193,10 @@ def summed_over_steps(inputs_tm, deltas_tm, out=None):
     """sum_t inputs_t^T deltas_t (K, G) for (T, B, K) and (T, B, G): ONE matrix product over all steps,
     written into ``out`` (a C-contiguous (K, G) array of the same dtype) when given.
 
-    np.dot rather than @: for T*B = 1 (the stateful batch-1 case) NumPy's matmul took 22 us for the
-    (50, 1) x (1, 200) product where np.dot took 3 us; for larger shapes both are the same GEMM.
+    ``matrix_product`` falls back to np.dot rather than @: for T*B = 1 (the stateful batch-1 case)
+    NumPy's matmul took 22 us for the (50, 1) x (1, 200) product where np.dot took 3 us.
     """
-    return np.dot(flat_steps(inputs_tm).T, flat_steps(deltas_tm), out=out)
+    return matrix_product(flat_steps(inputs_tm).T, flat_steps(deltas_tm), out=out)
 
 
 def spend(cache, key):
@@ -203,7 +210,8 @@ def spend(cache, key):
 def input_gradient(deltas_tm, kernel, go_backwards):
     """delta_t W^T for all steps as ONE matrix product, (T, B, G) -> (B, T, D) in the caller's order."""
     steps, batch = deltas_tm.shape[:2]
-    d_x_tm = np.dot(flat_steps(deltas_tm), kernel.T).reshape(steps, batch, kernel.shape[0])  # (T, B, D)
+    d_x_tm = matrix_product(flat_steps(deltas_tm), kernel.T)  # (T*B, D)
+    d_x_tm = d_x_tm.reshape(steps, batch, kernel.shape[0])  # (T, B, D)
     return batch_major(d_x_tm, go_backwards)
 
 

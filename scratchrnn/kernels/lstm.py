@@ -33,7 +33,8 @@ from ._common import (
     use_jit_loop,
     uses_tanh,
 )
-from ._packed_gemm import RecurrentProduct
+from ._packed_gemm import RecurrentProduct, packed_product, tanh_address, vector_tanh
+from ._parallel import in_row_blocks
 
 # The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks, which
 # moves the crossover down from _common's 256 (fwd + bwd, T=20, jit vs blas ms: B1 H50 0.14 vs 0.19,
@@ -68,9 +69,14 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         _forward_loop(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact, gates, cell, hidden)
     else:
         recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
-        for t in range(steps):
-            recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
-            _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden)
+        packed = recurrent_product.jit_arguments()
+        if packed is not None:  # MKL: the same steps, all in Numba
+            in_row_blocks(_forward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma, rec, preact,
+                          gates, cell, c_act, hidden)
+        else:
+            for t in range(steps):
+                recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
+                _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden)
 
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell, hidden=hidden,
                  weights=weights, phi=phi, sigma=sigma, go_backwards=go_backwards)
@@ -101,7 +107,8 @@ def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden):
     """Step t after the recurrent product (rec holds h_{t-1} U): Numba passes for everything but tanh,
     and NumPy's vectorised tanh in between, over whole blocks (``tanh_argument``/``from_tanh``)."""
     units = hidden.shape[2]
-    _gate_arguments(t, phi, sigma, rec, preact, gates)  # (L1), (L2) up to tanh
+    first, last = 0, rec.shape[0]
+    _gate_arguments(t, first, last, phi, sigma, rec, preact, gates)  # (L1), (L2) up to tanh
     if uses_tanh(sigma) and uses_tanh(phi):
         np.tanh(gates[t], out=gates[t])  # (L2) all four blocks, one call
     else:
@@ -110,27 +117,53 @@ def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden):
             np.tanh(gates[t, :, 3 * units:], out=gates[t, :, 3 * units:])  # (L2) o
         if uses_tanh(phi):
             np.tanh(gates[t, :, 2 * units:3 * units], out=gates[t, :, 2 * units:3 * units])  # (L2) g
-    _cell_update(t, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
+    _cell_update(t, first, last, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
     if uses_tanh(phi):
         np.tanh(c_act, out=c_act)  # (L4)
-    _hidden_update(t, phi, gates, c_act, hidden)  # (L4) after tanh
+    _hidden_update(t, first, last, phi, gates, c_act, hidden)  # (L4) after tanh
+
+
+@njit(cache=True, nogil=True)
+def _forward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, rec, preact, gates,
+                         cell, c_act, hidden):
+    """The "blas" loop with MKL, for batch rows first:last: ``_forward_step_numpy`` step by step, its
+    products and tanh calls MKL's (packed GEMM, VML tanh) from inside Numba, so no Python runs between
+    steps and the GIL is free for another block of rows."""
+    units = hidden.shape[2]
+    for t in range(hidden.shape[0] - 1):
+        packed_product(product_address, hidden[t, first:last], packed, rec[first:last])  # h_{t-1} U (L1)
+        _gate_arguments(t, first, last, phi, sigma, rec, preact, gates)  # (L1), (L2) up to tanh
+        if uses_tanh(sigma) and uses_tanh(phi):
+            vector_tanh(tanh_address, gates[t, first:last], gates[t, first:last])  # (L2) all four blocks
+        else:
+            for b in range(first, last):  # the blocks that use tanh, row by row
+                row = gates[t, b]
+                if uses_tanh(sigma):
+                    vector_tanh(tanh_address, row[:2 * units], row[:2 * units])  # (L2) i, f
+                    vector_tanh(tanh_address, row[3 * units:], row[3 * units:])  # (L2) o
+                if uses_tanh(phi):
+                    vector_tanh(tanh_address, row[2 * units:3 * units], row[2 * units:3 * units])  # (L2) g
+        _cell_update(t, first, last, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
+        if uses_tanh(phi):
+            vector_tanh(tanh_address, c_act[first:last], c_act[first:last])  # (L4)
+        _hidden_update(t, first, last, phi, gates, c_act, hidden)  # (L4) after tanh
 
 
 @njit(cache=True)
-def _gate_arguments(t, phi, sigma, rec, preact, gates):
+def _gate_arguments(t, first, last, phi, sigma, rec, preact, gates):
     """preact[t] += h_{t-1} U, then gates[t] = tanh_argument per block (gates may be preact itself).
     The pair (tanh, sigmoid) runs with the codes as constants, so that the loops vectorise."""
     if phi == TANH and sigma == SIGMOID:
-        _gate_argument_rows(t, TANH, SIGMOID, rec, preact, gates)
+        _gate_argument_rows(t, first, last, TANH, SIGMOID, rec, preact, gates)
     else:
-        _gate_argument_rows(t, phi, sigma, rec, preact, gates)
+        _gate_argument_rows(t, first, last, phi, sigma, rec, preact, gates)
 
 
 @njit(inline="always")
-def _gate_argument_rows(t, phi, sigma, rec, preact, gates):
-    batch, width = rec.shape
+def _gate_argument_rows(t, first, last, phi, sigma, rec, preact, gates):
+    width = rec.shape[1]
     units = width // 4
-    for b in range(batch):
+    for b in range(first, last):
         z, r, a = preact[t, b], rec[b], gates[t, b]
         for j in range(width):
             z[j] = z[j] + r[j]  # (L1)
@@ -144,18 +177,18 @@ def _gate_argument_rows(t, phi, sigma, rec, preact, gates):
 
 
 @njit(cache=True)
-def _cell_update(t, phi, sigma, gates, cell, c_act):
+def _cell_update(t, first, last, phi, sigma, gates, cell, c_act):
     """gates[t] = from_tanh per block, c_t, and c_act (B, H) = tanh_argument(phi, c_t)."""
     if phi == TANH and sigma == SIGMOID:
-        _cell_update_rows(t, TANH, SIGMOID, gates, cell, c_act)
+        _cell_update_rows(t, first, last, TANH, SIGMOID, gates, cell, c_act)
     else:
-        _cell_update_rows(t, phi, sigma, gates, cell, c_act)
+        _cell_update_rows(t, first, last, phi, sigma, gates, cell, c_act)
 
 
 @njit(inline="always")
-def _cell_update_rows(t, phi, sigma, gates, cell, c_act):
-    batch, units = c_act.shape
-    for b in range(batch):
+def _cell_update_rows(t, first, last, phi, sigma, gates, cell, c_act):
+    units = c_act.shape[1]
+    for b in range(first, last):
         a = gates[t, b]
         a_i, a_f = a[:units], a[units:2 * units]
         a_g, a_o = a[2 * units:3 * units], a[3 * units:]
@@ -172,18 +205,18 @@ def _cell_update_rows(t, phi, sigma, gates, cell, c_act):
 
 
 @njit(cache=True)
-def _hidden_update(t, phi, gates, c_act, hidden):
+def _hidden_update(t, first, last, phi, gates, c_act, hidden):
     """h_t = o_t * phi(c_t), phi(c_t) = from_tanh(phi, c_act)."""
     if phi == TANH:
-        _hidden_update_rows(t, TANH, gates, c_act, hidden)
+        _hidden_update_rows(t, first, last, TANH, gates, c_act, hidden)
     else:
-        _hidden_update_rows(t, phi, gates, c_act, hidden)
+        _hidden_update_rows(t, first, last, phi, gates, c_act, hidden)
 
 
 @njit(inline="always")
-def _hidden_update_rows(t, phi, gates, c_act, hidden):
-    batch, units = c_act.shape
-    for b in range(batch):
+def _hidden_update_rows(t, first, last, phi, gates, c_act, hidden):
+    units = c_act.shape[1]
+    for b in range(first, last):
         o_row, c_act_row, h_row = gates[t, b, 3 * units:], c_act[b], hidden[t + 1, b]
         for j in range(units):
             h_row[j] = o_row[j] * from_tanh(phi, c_act_row[j])  # (L4), phi after tanh
@@ -210,13 +243,19 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
                        as_contiguous(recurrent_kernel.T, dtype), delta_h)
     else:
         transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
-        for t in range(steps - 1, -1, -1):
-            activate_numpy(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
-            _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
-            if ledger:
-                delta_h[t] = d_next_h
-            transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
-        del transposed_product
+        packed = transposed_product.jit_arguments()
+        if packed is not None:  # MKL: the same steps, all in Numba
+            in_row_blocks(_backward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma,
+                          d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, delta_h)
+        else:
+            for t in range(steps - 1, -1, -1):
+                activate_numpy(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
+                _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
+                               c_act)
+                if ledger:
+                    delta_h[t] = d_next_h
+                transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
+        del transposed_product, packed
     delta_z = gates  # (T, B, 4H): the loop wrote delta_z over the gates
     del d_outputs_tm, cell, preact  # freed (with the cache) before the GEMMs below allocate
 
@@ -232,7 +271,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
 
 
 @njit(cache=True)
-def _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
+def _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
     """Step t's element-wise part. On entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final), d_next_c
     holds delta_c_{t+1} * f_{t+1} (or dc_T^final) and c_act phi(c_t); on exit d_next_h is delta_h_t,
     d_next_c is delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written).
@@ -240,15 +279,17 @@ def _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gate
     The common pair (tanh, sigmoid) gets its own copy of the loop with the codes as constants, so the
     activation branches fold away and LLVM vectorises the row loop; the math is the same."""
     if phi == TANH and sigma == SIGMOID:
-        _backward_rows(t, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
+        _backward_rows(t, first, last, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
+                       c_act)
     else:
-        _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
+        _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
+                       c_act)
 
 
 @njit(inline="always")
-def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
-    batch, units = d_next_h.shape
-    for b in range(batch):
+def _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
+    units = d_next_h.shape[1]
+    for b in range(first, last):
         # Row slices, one per gate block: contiguous, indexed from 0 (no wraparound checks).
         dy, d_h, d_c = d_outputs_tm[t, b], d_next_h[b], d_next_c[b]
         c_prev, c_new, c_act_row = cell[t, b], cell[t + 1, b], c_act[b]
@@ -271,15 +312,38 @@ def _backward_rows(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gate
             d_c[j] = dc * f  # (dL2) for step t-1, (dL8) at t = 1
 
 
+@njit(cache=True, nogil=True)
+def _backward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, d_outputs_tm,
+                          d_next_h, d_next_c, preact, gates, cell, c_act, delta_h):
+    """The "blas" backward loop with MKL, for batch rows first:last: its steps with MKL's products
+    (packed U^T) and tanh from Numba."""
+    for t in range(cell.shape[0] - 2, -1, -1):
+        if phi == TANH:
+            vector_tanh(tanh_address, cell[t + 1, first:last], c_act[first:last])  # (L4) phi(c_t) again
+        else:
+            _activate_rows(phi, cell[t + 1, first:last], c_act[first:last])  # (L4) phi(c_t) again
+        _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
+                       c_act)
+        if delta_h.shape[0]:
+            delta_h[t, first:last] = d_next_h[first:last]  # for the ledger
+        # (dL1) for step t-1, (dL8) at t = 1
+        packed_product(product_address, gates[t, first:last], packed, d_next_h[first:last])
+
+
+@njit(cache=True)
+def _activate_rows(code, z, out):
+    for b in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            out[b, j] = activate(code, z[b, j])
+
+
 @njit(cache=True)
 def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
                    recurrent_kernel_t, delta_h):
     steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
     for t in range(steps - 1, -1, -1):
-        for b in range(batch):
-            for j in range(units):
-                c_act[b, j] = activate(phi, cell[t + 1, b, j])  # (L4) phi(c_t) again
-        _backward_step(t, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
+        _activate_rows(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
+        _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
         if delta_h.shape[0]:
             delta_h[t] = d_next_h  # for the ledger
         matmul_into(gates[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1

@@ -1,0 +1,137 @@
+"""Two threads for the training step's products and recurrences, and no second thread pool.
+
+With MKL installed (``_packed_gemm.mkl_available``) the LSTM's compiled loops release the GIL, so a
+pass runs its batch as two blocks of rows on two threads (``in_row_blocks``); the rows of a recurrence
+are independent, so the threads never wait for each other inside a pass. That pays only if nothing
+else spins on the second core: OpenBLAS's idle workers busy-wait (``sched_yield``) for a while after
+each threaded call, and a step calls a GEMM every few milliseconds, so with NumPy's GEMMs between the
+passes the two-thread passes were slower than one (LSTM(128) B32 T50 training step 10.5 -> 13.0 ms).
+Hence the step's GEMMs go through ``matrix_product`` too: MKL (sequential), split in two over the
+same two threads, and OpenBLAS's pool is never woken. Training step, wall ms, medians of 30 (three
+runs each), one thread -> two: LSTM(128) B32 T50 10.8-11.6 -> 7.5-8.3; 3 x LSTM(700) B12 T100
+490-515 -> 397-424.
+
+One helper thread (a daemon, started on first use, started again in a forked child) runs the second
+half of each piece of work while the calling thread runs the first. An exception in either half is
+raised in the caller once both are done. SCRATCHRNN_THREADS=1 keeps everything on the calling thread
+(and the products with NumPy), as does a machine with one core or no MKL.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+
+import numpy as np
+
+from . import _packed_gemm
+
+# Products of fewer multiply-adds than this are NumPy's: OpenBLAS runs them on the calling thread (its
+# own threshold is 4 x 65536), so its pool is not woken; from here on MKL splits them over the two
+# threads. Per product, us, NumPy (OpenBLAS, 2 threads, its pool not spinning) / MKL on one thread /
+# split: 1600x128x65 154 / 243 / 249; 1600x65x512 665 / 741 / 507; 128x1600x512 (a transposed) 968 /
+# 1504 / 943; 1200x700x2800 18470 / 31511 / 15993. Running the products from 2^18 to 2^24 on the
+# calling thread with MKL instead of split made the LSTM(128) step slower: 9.4-10.4 ms against 7.9-8.4.
+MIN_SPLIT_WORK = 1 << 18
+
+
+def _thread_count() -> int:
+    wanted = os.environ.get("SCRATCHRNN_THREADS", "2")
+    if wanted not in ("1", "2"):
+        raise ValueError(f"SCRATCHRNN_THREADS: expected 1 or 2, got {wanted!r}")
+    return min(int(wanted), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+THREADS = _thread_count()
+
+
+def enabled() -> bool:
+    """True when products and compiled passes are split over two threads (MKL, 2+ cores)."""
+    return THREADS >= 2 and _packed_gemm.mkl_available()
+
+
+class _Helper:
+    """One daemon thread that runs (function, args) jobs and reports each one's exception or None."""
+
+    def __init__(self):
+        self._jobs: queue.SimpleQueue | None = None
+        self._lock = threading.Lock()
+
+    def _serve(self, jobs):
+        while True:
+            function, args, done = jobs.get()
+            try:
+                function(*args)
+                error = None
+            except BaseException as caught:  # handed to the caller, which re-raises it
+                error = caught
+            del function, args  # the job's arrays are not held until the next job comes
+            done.put(error)
+
+    def submit(self, function, args) -> queue.SimpleQueue:
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._jobs,), name="scratchrnn-helper",
+                                 daemon=True).start()
+            done = queue.SimpleQueue()
+            self._jobs.put((function, args, done))
+            return done
+
+    def forget(self):
+        """In a forked child the thread is gone: start a new one on next use."""
+        self._jobs, self._lock = None, threading.Lock()
+
+
+_HELPER = _Helper()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_HELPER.forget)
+
+
+def _both(first, first_args, second, second_args):
+    """first(*first_args) here and second(*second_args) on the helper, both finished on return."""
+    done = _HELPER.submit(second, second_args)
+    try:
+        first(*first_args)
+    finally:
+        error = done.get()
+    if error is not None:
+        raise error
+
+
+def in_row_blocks(loop, batch, *args):
+    """loop(first, last, *args) over the batch rows [0, batch): in two blocks on two threads when
+    ``enabled`` (the loop must release the GIL and touch only its rows), else in one call."""
+    if not enabled() or batch < 2:
+        loop(0, batch, *args)
+        return
+    half = (batch + 1) // 2
+    _both(loop, (0, half, *args), loop, (half, batch, *args))
+
+
+def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a (M, K) @ b (K, N), into ``out`` (a C-contiguous (M, N) array) when given.
+
+    When ``enabled`` and the product is large enough, MKL computes it in two halves (of the longer of
+    M and N) on two threads, so that OpenBLAS's thread pool is never woken (module docstring);
+    otherwise it is NumPy's ``np.dot``."""
+    # The size test first: the batch-1 models make many tiny products, for which this costs ~0.3 us.
+    shape_a, shape_b = a.shape, b.shape
+    if not (len(shape_a) == len(shape_b) == 2 and shape_a[0] * shape_a[1] * shape_b[1] >= MIN_SPLIT_WORK
+            and THREADS >= 2 and _packed_gemm._MKL is not None and shape_a[1] == shape_b[0]
+            and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
+            and (out is None or (out.shape == (shape_a[0], shape_b[1]) and out.dtype == a.dtype
+                                 and out.flags.c_contiguous))):
+        return np.dot(a, b, out=out)  # NumPy's answer, or NumPy's error for what does not fit
+    rows, width = shape_a[0], shape_b[1]
+    if out is None:
+        out = np.empty((rows, width), dtype=a.dtype)
+    if rows >= width:
+        half = (rows + 1) // 2
+        _both(_packed_gemm.gemm, (a[:half], b, out[:half]), _packed_gemm.gemm, (a[half:], b, out[half:]))
+    else:
+        half = (width + 1) // 2
+        _both(_packed_gemm.gemm, (a, b[:, :half], out[:, :half]),
+              _packed_gemm.gemm, (a, b[:, half:], out[:, half:]))
+    return out
