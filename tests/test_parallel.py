@@ -23,6 +23,7 @@ def two_threads(monkeypatch):
     if not _packed_gemm.mkl_available():
         pytest.skip("the optional mkl wheel is not installed")
     monkeypatch.setattr(_parallel, "THREADS", 2)
+    monkeypatch.setattr(_parallel, "MKL_MIN_WORK", 1)
     monkeypatch.setattr(_parallel, "MIN_SPLIT_WORK", 1)
 
 
@@ -53,6 +54,14 @@ def test_matrix_product_in_halves_is_the_product(two_threads, dtype, shape, layo
     out = np.full((rows, width), np.nan, dtype=dtype)
     assert _parallel.matrix_product(a, b, out=out) is out
     np.testing.assert_allclose(out, a @ b, rtol=tolerance, atol=tolerance)
+
+
+def test_matrix_product_below_the_split_is_mkl_on_the_calling_thread(two_threads, monkeypatch):
+    monkeypatch.setattr(_parallel, "MIN_SPLIT_WORK", 10 ** 9)
+    monkeypatch.setattr(_parallel, "_both", None)  # would fail if called
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((6, 5)), rng.standard_normal((5, 4))
+    np.testing.assert_allclose(_parallel.matrix_product(a.T.copy().T, b), a @ b, rtol=1e-13)
 
 
 def test_matrix_product_falls_back_to_numpy_where_mkl_cannot_help(two_threads):

@@ -27,13 +27,17 @@ import numpy as np
 
 from . import _packed_gemm
 
-# Products of fewer multiply-adds than this are NumPy's: OpenBLAS runs them on the calling thread (its
-# own threshold is 4 x 65536), so its pool is not woken; from here on MKL splits them over the two
-# threads. Per product, us, NumPy (OpenBLAS, 2 threads, its pool not spinning) / MKL on one thread /
-# split: 1600x128x65 154 / 243 / 249; 1600x65x512 665 / 741 / 507; 128x1600x512 (a transposed) 968 /
-# 1504 / 943; 1200x700x2800 18470 / 31511 / 15993. Running the products from 2^18 to 2^24 on the
-# calling thread with MKL instead of split made the LSTM(128) step slower: 9.4-10.4 ms against 7.9-8.4.
-MIN_SPLIT_WORK = 1 << 18
+# Products of fewer multiply-adds than MKL_MIN_WORK are NumPy's: OpenBLAS runs them on the calling
+# thread (its own threshold is 4 x 65536), so its pool is not woken. From there MKL computes them: on
+# the calling thread below MIN_SPLIT_WORK, split over the two threads from there on. Per product, us,
+# NumPy (OpenBLAS, 2 threads, its pool not spinning) / MKL on one thread / split: 1600x128x65
+# 154 / 243 / 249; 1600x65x512 665 / 741 / 507; 128x1600x512 (a transposed) 968 / 1504 / 943;
+# 1200x700x2800 18470 / 31511 / 15993. The helper can take 100 us or more to wake after it has been
+# idle: splitting from 2^18 made an LSTM(64) forward and backward at B1 T16 D65 take 639 us (261 from
+# 2^22), while running everything from 2^18 to 2^24 on the calling thread made the LSTM(128) training
+# step slower (9.4-10.4 ms; split from 2^18 7.9-8.8, from 2^22 8.1-8.8).
+MKL_MIN_WORK = 1 << 18
+MIN_SPLIT_WORK = 1 << 22
 
 
 def _thread_count() -> int:
@@ -118,7 +122,7 @@ def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) 
     otherwise it is NumPy's ``np.dot``."""
     # The size test first: the batch-1 models make many tiny products, for which this costs ~0.3 us.
     shape_a, shape_b = a.shape, b.shape
-    if not (len(shape_a) == len(shape_b) == 2 and shape_a[0] * shape_a[1] * shape_b[1] >= MIN_SPLIT_WORK
+    if not (len(shape_a) == len(shape_b) == 2 and shape_a[0] * shape_a[1] * shape_b[1] >= MKL_MIN_WORK
             and THREADS >= 2 and _packed_gemm._MKL is not None and shape_a[1] == shape_b[0]
             and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
             and (out is None or (out.shape == (shape_a[0], shape_b[1]) and out.dtype == a.dtype
@@ -127,7 +131,9 @@ def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) 
     rows, width = shape_a[0], shape_b[1]
     if out is None:
         out = np.empty((rows, width), dtype=a.dtype)
-    if rows >= width:
+    if rows * shape_a[1] * width < MIN_SPLIT_WORK:
+        _packed_gemm.gemm(a, b, out)
+    elif rows >= width:
         half = (rows + 1) // 2
         _both(_packed_gemm.gemm, (a[:half], b, out[:half]), _packed_gemm.gemm, (a[half:], b, out[half:]))
     else:

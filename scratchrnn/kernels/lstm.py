@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cells import Gradients, read_only_outputs, step_ledger, weight_gradient_targets
+from ..cells import Gradients, read_only_outputs, step_ledger, time_major, weight_gradient_targets
 from ._common import (
     SIGMOID,
     TANH,
@@ -40,6 +40,9 @@ from ._parallel import in_row_blocks
 # moves the crossover down from _common's 256 (fwd + bwd, T=20, jit vs blas ms: B1 H50 0.14 vs 0.19,
 # B1 H64 0.22 vs 0.23, B4 H16 0.16 vs 0.17, B1 H96 0.33 vs 0.30, B4 H24 0.24 vs 0.22, B4 H64 0.74 vs 0.33).
 JIT_LOOP_MAX_BATCH_UNITS = 64
+# The small path: in the "jit" loop, with at most this many rows (T x B), the input projection and the
+# weight gradients are computed inside the loop too, saving the GEMM calls' fixed costs ...
+SMALL_MAX_ROWS = 8
 
 
 def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
@@ -48,12 +51,19 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     kernel, recurrent_kernel, bias = weights
     phi, sigma = activation_code(activation), activation_code(recurrent_activation)
     h0, c0 = initial_states
-    # The input half of (L1) for all steps in one GEMM, written where the loop completes (L1) in place;
-    # only the recurrence loops over time.
-    x_tm, preact = input_projection(x, kernel, bias, go_backwards)  # (T, B, D), (T, B, 4H): x_t W + b
-    steps, batch = preact.shape[:2]
+    batch, steps = x.shape[:2]
     units = recurrent_kernel.shape[0]
-    dtype = preact.dtype
+    jit_loop = use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS)
+    small = jit_loop and steps * batch <= SMALL_MAX_ROWS
+    if small:  # x_t W + b inside the loop (``SMALL_MAX_ROWS``)
+        dtype = np.result_type(x.dtype, kernel.dtype)
+        x_tm = as_contiguous(time_major(x, go_backwards), dtype)  # (T, B, D)
+        preact = np.empty((steps, batch, 4 * units), dtype=dtype)  # (T, B, 4H)
+    else:
+        # The input half of (L1) for all steps in one GEMM, written where the loop completes (L1) in
+        # place; only the recurrence loops over time.
+        x_tm, preact = input_projection(x, kernel, bias, go_backwards)  # (T, B, D), (T, B, 4H): x_t W + b
+        dtype = preact.dtype
     # The backward pass reads z only for hard_sigmoid and relu; otherwise the gates overwrite it.
     keep_preact = needs_preactivation(phi) or needs_preactivation(sigma)
     gates = np.empty_like(preact) if keep_preact else preact  # (T, B, 4H), i f g o
@@ -65,8 +75,11 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     hidden[0], cell[0] = h0, c0
     rec = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4H), h_{t-1} U of the current step
 
-    if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
-        _forward_loop(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact, gates, cell, hidden)
+    if jit_loop:
+        projection = ((as_contiguous(kernel, dtype), _bias_or_empty(bias, dtype)) if small
+                      else (np.empty((0, 0), dtype), np.empty(0, dtype)))  # W, b; empty: done above
+        _forward_loop(x_tm, *projection, as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact,
+                      gates, cell, hidden)
     else:
         recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
         packed = recurrent_product.jit_arguments()
@@ -79,14 +92,27 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
                 _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden)
 
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell, hidden=hidden,
-                 weights=weights, phi=phi, sigma=sigma, go_backwards=go_backwards)
+                 weights=weights, phi=phi, sigma=sigma, go_backwards=go_backwards, small=small)
     return read_only_outputs(hidden), (hidden[-1].copy(), cell[-1].copy()), cache
 
 
+def _bias_or_empty(bias, dtype):
+    return np.empty(0, dtype) if bias is None else as_contiguous(bias, dtype)
+
+
 @njit(cache=True)
-def _forward_loop(recurrent_kernel, phi, sigma, rec, preact, gates, cell, hidden):
+def _forward_loop(x_tm, kernel, bias, recurrent_kernel, phi, sigma, rec, preact, gates, cell, hidden):
+    """The "jit" loop. With a non-empty kernel (the small path) it also computes preact[t] = x_t W + b;
+    otherwise preact already holds it (one GEMM over all steps)."""
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
     for t in range(steps):
+        if kernel.shape[0]:
+            matmul_into(x_tm[t], kernel, 0, kernel.shape[0], 0, preact[t])  # x_t W (L1)
+            if bias.shape[0]:
+                for b in range(batch):
+                    z = preact[t, b]
+                    for j in range(4 * units):
+                        z[j] = z[j] + bias[j]  # + b (L1)
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec)  # h_{t-1} U (L1)
         for b in range(batch):
             for j in range(4 * units):
@@ -238,9 +264,19 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     c_act = np.empty((batch, units), dtype=dtype)  # (B, H), phi(c_t) of the current step
 
     delta_h = np.empty((steps if ledger else 0, batch, units), dtype=dtype)  # (T, B, H), for the ledger
-    if use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
+    small = cache["small"]
+    if small:  # the weight gradients summed inside the loop too
+        d_kernel = np.empty(kernel.shape, dtype) if targets[0] is None else targets[0]  # (D, 4H)
+        d_recurrent = np.empty(recurrent_kernel.shape, dtype) if targets[1] is None else targets[1]  # (H, 4H)
+        d_bias = (np.empty(0, dtype) if bias is None
+                  else np.empty(bias.shape, dtype) if targets[2] is None else targets[2])  # (4H,)
+        sums = (x_tm, hidden, d_kernel, d_recurrent, d_bias)
+    else:
+        sums = (np.empty((0, 0, 0), dtype), hidden, np.empty((0, 0), dtype), np.empty((0, 0), dtype),
+                np.empty(0, dtype))  # nothing to sum in the loop: GEMMs below
+    if small or use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
         _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
-                       as_contiguous(recurrent_kernel.T, dtype), delta_h)
+                       as_contiguous(recurrent_kernel.T, dtype), delta_h, *sums)
     else:
         transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
         packed = transposed_product.jit_arguments()
@@ -259,10 +295,12 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     delta_z = gates  # (T, B, 4H): the loop wrote delta_z over the gates
     del d_outputs_tm, cell, preact  # freed (with the cache) before the GEMMs below allocate
 
-    # Weight gradients summed over all steps, one GEMM each.
-    d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
-    d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
-    d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
+    if small:
+        d_bias = None if bias is None else d_bias
+    else:  # weight gradients summed over all steps, one GEMM each
+        d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
+        d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
+        d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
     d_x = None if not d_inputs else input_gradient(delta_z, kernel, cache["go_backwards"])  # (dL7) (B, T, D)
 
     per_step = None if not ledger else step_ledger(
@@ -339,7 +377,9 @@ def _activate_rows(code, z, out):
 
 @njit(cache=True)
 def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
-                   recurrent_kernel_t, delta_h):
+                   recurrent_kernel_t, delta_h, x_tm, hidden, d_kernel, d_recurrent, d_bias):
+    """The "jit" backward loop; with non-empty d_kernel (the small path) it also writes the weight
+    gradients, summed over steps and rows by ``_summed_small``."""
     steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
     for t in range(steps - 1, -1, -1):
         _activate_rows(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
@@ -347,3 +387,28 @@ def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, 
         if delta_h.shape[0]:
             delta_h[t] = d_next_h  # for the ledger
         matmul_into(gates[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1
+    if d_kernel.shape[0]:
+        _summed_small(x_tm, gates, d_kernel)  # (dL4)
+        _summed_small(hidden[:-1], gates, d_recurrent)  # (dL5)
+        if d_bias.shape[0]:
+            d_bias[:] = 0
+            for t in range(steps):
+                for b in range(batch):
+                    delta = gates[t, b]
+                    for j in range(d_bias.shape[0]):
+                        d_bias[j] += delta[j]  # (dL6)
+
+
+@njit(inline="always")
+def _summed_small(inputs_tm, deltas_tm, out):
+    """out (K, G) = sum over t, b of inputs[t, b]^T deltas[t, b]: ``summed_over_steps`` as loops, for
+    the few rows of the small path (a row of out at a time, so the inner loop vectorises)."""
+    steps, batch, depth = inputs_tm.shape
+    for k in range(depth):
+        row = out[k]
+        row[:] = 0
+        for t in range(steps):
+            for b in range(batch):
+                a, delta = inputs_tm[t, b, k], deltas_tm[t, b]
+                for j in range(row.shape[0]):
+                    row[j] += a * delta[j]
