@@ -24,6 +24,7 @@ def two_threads(monkeypatch):
         pytest.skip("the optional mkl wheel is not installed")
     monkeypatch.setattr(_parallel, "THREADS", 2)
     monkeypatch.setattr(_parallel, "MKL_MIN_WORK", 1)
+    monkeypatch.setattr(_parallel, "MKL_MIN_ROWS", 1)
     monkeypatch.setattr(_parallel, "MIN_SPLIT_WORK", 1)
 
 

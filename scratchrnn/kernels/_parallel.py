@@ -37,6 +37,10 @@ from . import _packed_gemm
 # 2^22), while running everything from 2^18 to 2^24 on the calling thread made the LSTM(128) training
 # step slower (9.4-10.4 ms; split from 2^18 7.9-8.8, from 2^22 8.1-8.8).
 MKL_MIN_WORK = 1 << 18
+# A product of a few rows reads its whole matrix for little arithmetic (generating text: 1 x 700 x 2800
+# per layer and character); OpenBLAS reads it with both cores, MKL sequential with one (3 x LSTM(700)
+# generation, ms per character: 1.10 with NumPy's, 1.55 with MKL's), so such products stay NumPy's.
+MKL_MIN_ROWS = 16
 MIN_SPLIT_WORK = 1 << 22
 
 
@@ -123,6 +127,7 @@ def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) 
     # The size test first: the batch-1 models make many tiny products, for which this costs ~0.3 us.
     shape_a, shape_b = a.shape, b.shape
     if not (len(shape_a) == len(shape_b) == 2 and shape_a[0] * shape_a[1] * shape_b[1] >= MKL_MIN_WORK
+            and shape_a[0] >= MKL_MIN_ROWS
             and THREADS >= 2 and _packed_gemm._MKL is not None and shape_a[1] == shape_b[0]
             and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)
             and (out is None or (out.shape == (shape_a[0], shape_b[1]) and out.dtype == a.dtype
