@@ -326,7 +326,8 @@ def write_markdown(path: Path, data: dict) -> None:
               "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
               f"- scratchrnn backend: {', '.join(sorted(backends)) or 'n/a'}",
               f"- scratchrnn per-step recurrent products: {', '.join(sorted(products)) or 'n/a'} "
-              "(MKL when the optional `mkl` extra is installed; SCRATCHRNN_MKL=0 turns it off)",
+              "(MKL when the optional `mkl` extra is installed; SCRATCHRNN_MKL=0 turns it off, "
+              "SCRATCHRNN_THREADS=1 keeps scratchrnn's own work on one thread)",
               f"- OPENBLAS_CORETYPE: {env['OPENBLAS_CORETYPE'] or 'not set'}",
               f"- load average (1 min) at start: {env['loadavg_at_start'][0]:.2f}"]
     for fw in frameworks:

@@ -26,12 +26,13 @@ def setup() -> dict:
     if backend:
         scratchrnn.set_backend(backend)
     from scratchrnn import layers, models  # noqa: F401  (import time counts as import)
-    from scratchrnn.kernels import _packed_gemm
+    from scratchrnn.kernels import _packed_gemm, _parallel
 
+    products = "MKL packed GEMM, sequential" if _packed_gemm.mkl_available() else "NumPy matmul (OpenBLAS)"
+    if _parallel.enabled():
+        products += "; LSTM passes and the step's GEMMs (MKL) split over 2 threads"
     info = {"versions": {"scratchrnn": scratchrnn.__version__, "numpy": numpy.__version__},
-            "backend": scratchrnn.get_backend(),
-            "recurrent_products": ("MKL packed GEMM, sequential" if _packed_gemm.mkl_available()
-                                   else "NumPy matmul (OpenBLAS)")}
+            "backend": scratchrnn.get_backend(), "recurrent_products": products}
     try:
         blas = numpy.show_config(mode="dicts")["Build Dependencies"]["blas"]
         info["blas"] = f"{blas.get('name')} {blas.get('version', '')}".strip()
