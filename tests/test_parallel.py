@@ -38,7 +38,7 @@ def test_split_is_used_wherever_mkl_and_two_cores_are():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(9, 4, 3), (3, 4, 9), (1, 5, 1), (7, 1, 8)], ids=str)
-@pytest.mark.parametrize("layout", ["c", "a transposed", "b transposed", "strided rows"])
+@pytest.mark.parametrize("layout", ["c", "a transposed", "b transposed", "strided rows", "reversed rows"])
 def test_matrix_product_in_halves_is_the_product(two_threads, dtype, shape, layout):
     rows, depth, width = shape
     rng = np.random.default_rng(0)
@@ -50,6 +50,8 @@ def test_matrix_product_in_halves_is_the_product(two_threads, dtype, shape, layo
         b = np.ascontiguousarray(b.T).T
     elif layout == "strided rows":
         a = np.pad(a, ((0, 0), (0, 3)))[:, :depth]
+    elif layout == "reversed rows":  # negative strides: copied first
+        a = a[::-1].copy()[::-1]
     tolerance = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(_parallel.matrix_product(a, b), a @ b, rtol=tolerance, atol=tolerance)
     out = np.full((rows, width), np.nan, dtype=dtype)

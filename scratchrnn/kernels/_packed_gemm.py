@@ -95,31 +95,40 @@ def mkl_available() -> bool:
     return _MKL is not None
 
 
-def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out = a @ b by MKL's (sequential) cblas_?gemm, for 2-D float32/float64 arrays of one dtype whose
-    rows or columns are contiguous (a transposed view is read as it lies, no copy); out's rows
-    contiguous. Needs MKL (``mkl_available``)."""
+def gemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> tuple:
+    """(function, arguments) such that function(*arguments) writes out = a @ b with MKL's (sequential)
+    cblas_?gemm, for 2-D float32/float64 arrays of one dtype whose rows or columns are contiguous (a
+    transposed view is read as it lies, no copy); out's rows contiguous. Needs MKL. The arguments are
+    plain numbers (the arrays must outlive the call), so the call itself holds the GIL only briefly."""
     (rows, depth), width = a.shape, b.shape[1]
     operands = []
     for matrix in (a, b):
         if _leading_dimension(matrix) is not None:
-            operands += [matrix, _NO_TRANS, _leading_dimension(matrix)]
+            operands += [matrix.ctypes.data, _NO_TRANS, _leading_dimension(matrix)]
         elif _leading_dimension(matrix.T) is not None:
-            operands += [matrix, _TRANS, _leading_dimension(matrix.T)]
+            operands += [matrix.ctypes.data, _TRANS, _leading_dimension(matrix.T)]
         else:
-            operands += [np.ascontiguousarray(matrix), _NO_TRANS, max(matrix.shape[1], 1)]
-    (a, trans_a, lda), (b, trans_b, ldb) = operands[:3], operands[3:]
-    prefix = "s" if out.dtype == np.float32 else "d"
-    ldc = _leading_dimension(out)
-    getattr(_MKL, f"cblas_{prefix}gemm")(_ROW_MAJOR, trans_a, trans_b, rows, width, depth, 1.0, a.ctypes.data,
-                                         lda, b.ctypes.data, ldb, 0.0, out.ctypes.data, ldc)
+            raise ValueError(f"gemm_call: expected a matrix with contiguous rows or columns, got strides "
+                             f"{matrix.strides}")
+    (a_data, trans_a, lda), (b_data, trans_b, ldb) = operands[:3], operands[3:]
+    function = getattr(_MKL, "cblas_sgemm" if out.dtype == np.float32 else "cblas_dgemm")
+    return function, (_ROW_MAJOR, trans_a, trans_b, rows, width, depth, 1.0, a_data, lda, b_data, ldb, 0.0,
+                      out.ctypes.data, _leading_dimension(out))
 
 
 def _leading_dimension(a: np.ndarray) -> int | None:
-    """The row stride in elements of a 2-D array whose rows are contiguous, else None."""
-    if a.ndim != 2 or a.strides[1] != a.itemsize or a.strides[0] % a.itemsize or a.strides[0] < 0:
+    """The row stride in elements of a 2-D array whose rows are contiguous and do not overlap, else None
+    (a single row or column: whatever its stride, as NumPy's flags see it)."""
+    if a.ndim != 2:
         return None
-    return max(a.strides[0] // a.itemsize, a.shape[1], 1)
+    rows, columns = a.shape
+    if columns > 1 and a.strides[1] != a.itemsize:
+        return None
+    if rows <= 1:
+        return max(columns, 1)
+    if a.strides[0] % a.itemsize or a.strides[0] < columns * a.itemsize:
+        return None
+    return max(a.strides[0] // a.itemsize, 1)
 
 
 class _BufferPool:
