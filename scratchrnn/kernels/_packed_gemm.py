@@ -101,19 +101,27 @@ def gemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> tuple:
     transposed view is read as it lies, no copy); out's rows contiguous. Needs MKL. The arguments are
     plain numbers (the arrays must outlive the call), so the call itself holds the GIL only briefly."""
     (rows, depth), width = a.shape, b.shape[1]
-    operands = []
-    for matrix in (a, b):
-        if _leading_dimension(matrix) is not None:
-            operands += [matrix.ctypes.data, _NO_TRANS, _leading_dimension(matrix)]
-        elif _leading_dimension(matrix.T) is not None:
-            operands += [matrix.ctypes.data, _TRANS, _leading_dimension(matrix.T)]
-        else:
+    layouts = [blas_layout(a), blas_layout(b)]
+    for matrix, layout in zip((a, b), layouts):
+        if layout is None:
             raise ValueError(f"gemm_call: expected a matrix with contiguous rows or columns, got strides "
                              f"{matrix.strides}")
-    (a_data, trans_a, lda), (b_data, trans_b, ldb) = operands[:3], operands[3:]
+    (trans_a, lda), (trans_b, ldb) = layouts
+    a_data, b_data = a.ctypes.data, b.ctypes.data
     function = getattr(_MKL, "cblas_sgemm" if out.dtype == np.float32 else "cblas_dgemm")
     return function, (_ROW_MAJOR, trans_a, trans_b, rows, width, depth, 1.0, a_data, lda, b_data, ldb, 0.0,
                       out.ctypes.data, _leading_dimension(out))
+
+
+def blas_layout(matrix: np.ndarray) -> tuple[int, int] | None:
+    """(trans, ld) under which BLAS reads ``matrix`` where it lies, from its own data pointer: rows
+    contiguous as it is, columns contiguous (a transposed view) as the transpose of its base; None
+    when neither (a copy is needed)."""
+    ld = _leading_dimension(matrix)
+    if ld is not None:
+        return _NO_TRANS, ld
+    ld = _leading_dimension(matrix.T)
+    return None if ld is None else (_TRANS, ld)
 
 
 def _leading_dimension(a: np.ndarray) -> int | None:
@@ -176,19 +184,17 @@ class RecurrentProduct:
 
     def _pack(self, matrix):
         depth, width = matrix.shape
-        if _leading_dimension(matrix) is not None:
-            source, trans, ld = matrix, _NO_TRANS, _leading_dimension(matrix)
-        elif _leading_dimension(matrix.T) is not None:  # a transposed view: packed from its base layout
-            source, trans, ld = matrix.T, _TRANS, _leading_dimension(matrix.T)
-        else:
-            source = np.ascontiguousarray(matrix)
-            trans, ld = _NO_TRANS, width
+        layout = blas_layout(matrix)  # a transposed view is packed from its base layout, no copy
+        if layout is None:
+            matrix = np.ascontiguousarray(matrix)
+            layout = blas_layout(matrix)
+        trans, ld = layout
         prefix = "s" if self.dtype == np.float32 else "d"
         self._compute = getattr(_MKL, f"cblas_{prefix}gemm_compute")
         size = getattr(_MKL, f"cblas_{prefix}gemm_pack_get_size")(_B_MATRIX, self.rows, width, depth)
         self._packed = _BUFFERS.take(size // self.dtype.itemsize + 1, self.dtype)  # MKL's blocked copy
         getattr(_MKL, f"cblas_{prefix}gemm_pack")(_ROW_MAJOR, _B_MATRIX, trans, self.rows, width, depth, 1.0,
-                                                   source.ctypes.data, ld, self._packed.ctypes.data)
+                                                   matrix.ctypes.data, ld, self._packed.ctypes.data)
 
     def __del__(self):
         if getattr(self, "_packed", None) is not None:

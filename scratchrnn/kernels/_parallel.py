@@ -202,9 +202,10 @@ def in_row_blocks(loop, batch, *args):
 def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a (M, K) @ b (K, N), into ``out`` (a C-contiguous (M, N) array) when given.
 
-    When ``enabled`` and the product is large enough, MKL computes it in two halves (of the longer of
-    M and N) on two threads, so that OpenBLAS's thread pool is never woken (module docstring);
-    otherwise it is NumPy's ``np.dot``."""
+    When ``enabled``, MKL computes products of MKL_MIN_WORK multiply-adds and MKL_MIN_ROWS rows or more,
+    on the calling thread, or from MIN_SPLIT_WORK on in two halves (of the longer of M and N) on two
+    threads, so that OpenBLAS's thread pool is never woken (module docstring); everything else is
+    NumPy's ``np.dot``."""
     # The size test first: the batch-1 models make many tiny products, for which this costs ~0.3 us.
     shape_a, shape_b = a.shape, b.shape
     if not (len(shape_a) == len(shape_b) == 2 and shape_a[0] * shape_a[1] * shape_b[1] >= MKL_MIN_WORK
@@ -218,7 +219,7 @@ def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) 
     if out is None:
         out = np.empty((rows, width), dtype=a.dtype)
     gemm_call = _packed_gemm.gemm_call
-    if not _contiguous_either_way(a) or not _contiguous_either_way(b):
+    if _packed_gemm.blas_layout(a) is None or _packed_gemm.blas_layout(b) is None:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     if rows * shape_a[1] * width < MIN_SPLIT_WORK or max(rows, width) < 2:
         function, arguments = gemm_call(a, b, out)
@@ -234,8 +235,3 @@ def matrix_product(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) 
         _both(*first, *second)
     return out
 
-
-def _contiguous_either_way(a: np.ndarray) -> bool:
-    """Rows or columns contiguous (positive strides): what MKL reads without a copy."""
-    leading_dimension = _packed_gemm._leading_dimension
-    return leading_dimension(a) is not None or leading_dimension(a.T) is not None
