@@ -41,8 +41,10 @@ from ._parallel import in_row_blocks
 # B1 H64 0.22 vs 0.23, B4 H16 0.16 vs 0.17, B1 H96 0.33 vs 0.30, B4 H24 0.24 vs 0.22, B4 H64 0.74 vs 0.33).
 JIT_LOOP_MAX_BATCH_UNITS = 64
 # The small path: in the "jit" loop, with at most this many rows (T x B), the input projection and the
-# weight gradients are computed inside the loop too, saving the GEMM calls' fixed costs ...
-SMALL_MAX_ROWS = 8
+# weight gradients are computed inside the loop too, which saves the fixed costs of those NumPy calls.
+# Forward + backward, us, GEMMs / small path: B1 T1 D1 H50 (the alphabet model) 46 / 31; B1 T1 D65 H64
+# 64 / 43; B2 T4 D65 H32 73 / 69; B1 T8 D1 H50 100 / 87; B1 T8 D65 H64 130 / 140; B1 T16 D1 H50 157 / 164.
+SMALL_MAX_ROWS = 4
 
 
 def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
@@ -268,9 +270,9 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     if small:  # the weight gradients summed inside the loop too
         d_kernel = np.empty(kernel.shape, dtype) if targets[0] is None else targets[0]  # (D, 4H)
         d_recurrent = np.empty(recurrent_kernel.shape, dtype) if targets[1] is None else targets[1]  # (H, 4H)
-        d_bias = (np.empty(0, dtype) if bias is None
+        d_bias = (None if bias is None
                   else np.empty(bias.shape, dtype) if targets[2] is None else targets[2])  # (4H,)
-        sums = (x_tm, hidden, d_kernel, d_recurrent, d_bias)
+        sums = (x_tm, hidden, d_kernel, d_recurrent, np.empty(0, dtype) if d_bias is None else d_bias)
     else:
         sums = (np.empty((0, 0, 0), dtype), hidden, np.empty((0, 0), dtype), np.empty((0, 0), dtype),
                 np.empty(0, dtype))  # nothing to sum in the loop: GEMMs below
@@ -295,9 +297,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     delta_z = gates  # (T, B, 4H): the loop wrote delta_z over the gates
     del d_outputs_tm, cell, preact  # freed (with the cache) before the GEMMs below allocate
 
-    if small:
-        d_bias = None if bias is None else d_bias
-    else:  # weight gradients summed over all steps, one GEMM each
+    if not small:  # weight gradients summed over all steps, one GEMM each
         d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
         d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
         d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
