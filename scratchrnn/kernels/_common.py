@@ -207,10 +207,18 @@ def spend(cache, key):
     return cache.pop(key)
 
 
-def input_gradient(deltas_tm, kernel, go_backwards):
-    """delta_t W^T for all steps as ONE matrix product, (T, B, G) -> (B, T, D) in the caller's order."""
+def input_gradient(deltas_tm, kernel, go_backwards, spare=None):
+    """delta_t W^T for all steps as ONE matrix product, (T, B, G) -> (B, T, D) in the caller's order.
+
+    ``spare``: a contiguous buffer the backward pass no longer needs (a spent cache array), written over
+    when it is big enough and of the result's dtype, so that d_x takes no new memory: in a stack of
+    layers the backward pass of the top one holds every layer's cache, the peak of a training step."""
     steps, batch = deltas_tm.shape[:2]
-    d_x_tm = matrix_product(flat_steps(deltas_tm), kernel.T)  # (T*B, D)
+    size = steps * batch * kernel.shape[0]
+    fits = (spare is not None and spare.flags.c_contiguous and spare.size >= size
+            and spare.dtype == np.result_type(deltas_tm.dtype, kernel.dtype))
+    out = spare.reshape(-1)[:size].reshape(steps * batch, kernel.shape[0]) if fits else None  # (T*B, D)
+    d_x_tm = matrix_product(flat_steps(deltas_tm), kernel.T, out=out)  # (T*B, D)
     d_x_tm = d_x_tm.reshape(steps, batch, kernel.shape[0])  # (T, B, D)
     return batch_major(d_x_tm, go_backwards)
 

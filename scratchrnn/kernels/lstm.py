@@ -258,7 +258,7 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     x_tm, gates, hidden = cache["x_tm"], spend(cache, "gates"), cache["hidden"]
     # None where phi and sigma take their derivatives from the gates alone (``needs_preactivation``).
     preact = gates if cache["preact"] is None else cache["preact"]
-    cell, phi, sigma = cache["cell"], cache["phi"], cache["sigma"]
+    cell, phi, sigma = spend(cache, "cell"), cache["phi"], cache["sigma"]
     d_outputs_tm, d_next_h = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
     d_next_c = state_gradient(d_final_states[1], cell[0])  # (B, H)
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
@@ -295,13 +295,14 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
                 transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
         del transposed_product, packed
     delta_z = gates  # (T, B, 4H): the loop wrote delta_z over the gates
-    del d_outputs_tm, cell, preact  # freed (with the cache) before the GEMMs below allocate
+    del d_outputs_tm, preact  # freed (with the cache) before the GEMMs below allocate
 
     if not small:  # weight gradients summed over all steps, one GEMM each
         d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
         d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
         d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
-    d_x = None if not d_inputs else input_gradient(delta_z, kernel, cache["go_backwards"])  # (dL7) (B, T, D)
+    # (dL7) (B, T, D), written over c_0..c_T where it fits: the cell states are spent
+    d_x = None if not d_inputs else input_gradient(delta_z, kernel, cache["go_backwards"], spare=cell)
 
     per_step = None if not ledger else step_ledger(
         x_tm, delta_z, [(hidden[:-1], delta_z)], [delta_z], None if bias is None else bias.shape, delta_h)
