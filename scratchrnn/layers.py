@@ -22,7 +22,8 @@ from collections import defaultdict
 import numpy as np
 
 from . import activations, initializers
-from .backend import BACKENDS, cell_module
+from .backend import BACKENDS, cell_module, get_backend
+from .kernels import output
 from .kernels._parallel import matrix_product
 from .validation import check_array, check_choice, check_positive_int
 
@@ -432,7 +433,9 @@ def _activation_backward(name, z, a, dy):
 
 
 def _activation_forward(name, z):
-    return activations.softmax(z) if name == "softmax" else activations.get(name).forward(z)
+    if name == "softmax":  # the Numba version under the "numba" backend (kernels/output.py)
+        return output.softmax(z) if get_backend() == "numba" else activations.softmax(z)
+    return activations.get(name).forward(z)
 
 
 def _check_activation(name):

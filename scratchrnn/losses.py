@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from . import backend
+from .kernels import output
 from .validation import check_array, check_targets
 
 EPSILON = 1e-7
@@ -68,6 +70,17 @@ class CategoricalCrossentropy(Loss):
     def logits_gradient(self, y_true, probabilities):
         return ((probabilities - y_true) / _samples(probabilities)).astype(probabilities.dtype)
 
+    def value_and_logits_gradient(self, y_true, probabilities):
+        """(value, logits_gradient) of checked arrays, in one pass under the "numba" backend
+        (kernels/output.py; these two methods are its NumPy twin)."""
+        if backend.get_backend() == "numba":
+            fused = output.cross_entropy_and_logits_gradient(y_true, probabilities, EPSILON)
+            if fused is not None:
+                return fused
+        # One-hot (or soft) targets by now: this class's formulas, not a subclass's handling of ids.
+        return (CategoricalCrossentropy.value(self, y_true, probabilities),
+                CategoricalCrossentropy.logits_gradient(self, y_true, probabilities))
+
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     name = "sparse_categorical_crossentropy"
@@ -98,6 +111,9 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
     def logits_gradient(self, y_true, probabilities):
         return super().logits_gradient(self._one_hot(y_true, probabilities), probabilities)
+
+    def value_and_logits_gradient(self, y_true, probabilities):
+        return super().value_and_logits_gradient(self._one_hot(y_true, probabilities), probabilities)
 
 
 class MeanSquaredError(Loss):

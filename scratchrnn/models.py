@@ -125,10 +125,11 @@ class Sequential:
     def _fused_softmax(self) -> bool:
         return self.loss.fuses_softmax and getattr(self.layers[-1], "output_activation", None) == "softmax"
 
-    def _backward(self, y, probabilities) -> None:
-        if self._fused_softmax():
-            gradient = self.layers[-1].backward(self.loss.logits_gradient(y, probabilities),
-                                                through_activation=False)
+    def _backward(self, y, probabilities, logits_gradient) -> None:
+        """Backpropagation from the loss; ``logits_gradient``: the loss's gradient w.r.t. the softmax's
+        input where ``_fused_softmax``, else None."""
+        if logits_gradient is not None:
+            gradient = self.layers[-1].backward(logits_gradient, through_activation=False)
         else:
             gradient = self.layers[-1].backward(self.loss.gradient(y, probabilities))
         for layer in reversed(self.layers[1:-1]):
@@ -148,10 +149,13 @@ class Sequential:
         """One forward, backward and optimizer step on validated arrays; the logs of this batch.
         Raises FloatingPointError, with the weights untouched, when the loss or gradient is not finite."""
         probabilities = self._forward(x)
-        loss = self.loss.value(y, probabilities)
+        if self._fused_softmax():  # the value and the logits gradient in one pass
+            loss, logits_gradient = self.loss.value_and_logits_gradient(y, probabilities)
+        else:
+            loss, logits_gradient = self.loss.value(y, probabilities), None
         if not np.isfinite(loss):
             raise FloatingPointError(f"the loss is {loss}")
-        self._backward(y, probabilities)
+        self._backward(y, probabilities, logits_gradient)
         try:
             self.optimizer.apply(self._flat_weights, self._flat_gradients, self._segments)
         except optimizers.NonFiniteGradientError as error:
