@@ -173,3 +173,7 @@ GFLOP/s against OpenBLAS's 53 on one thread, dropped); splitting the batch over 
 against 1182, dropped); for GRU reset_after, keeping only r * delta_a_h instead of all of delta_rec (dU
 as two GEMMs, as in (dL9b)), which would write a third of it.
 """
+
+from . import _heap  # noqa: E402
+
+_heap.prime()  # before the first training step: see _heap
