@@ -13,7 +13,8 @@ Notation used in the docstrings (all operations elementwise on the flat buffer):
     p    parameters            g    gradient after clipping        t    step number, 1 on the first
     lr   learning rate         eps  epsilon                        m, v, ...  slots
 
-One ``apply(params, grads, segments)``:
+One ``apply(params, grads, segments)`` (grads: the flat gradient, or its parts, each the gradient of
+one stretch of the buffer; norms and clipping below are over the whole gradient either way):
 
     (C0) n = ||grads||_2 over the whole buffer     -> last_global_norm; not finite: raise
          NonFiniteGradientError and change nothing
@@ -92,8 +93,9 @@ class Optimizer:
     """Base class: argument handling, the global norm, clipping, state and config.
 
     Subclasses set ``_slot_names`` (the flat arrays they keep, named as in Keras), ``_slot_init``
-    (their initial values) and implement ``_update(params, grads, t)``, which must work in place
-    with ``out=`` on the flat arrays, using ``self._tmp1``/``self._tmp2`` as scratch.
+    (their initial values) and implement ``_update(params, grads, t, slots, t1, t2)``, which must work
+    in place with ``out=`` on the flat arrays (the whole buffer or one part of it, the slots and the
+    scratch arrays t1, t2 cut to the same part).
     """
 
     _default_learning_rate = 0.001
@@ -163,26 +165,32 @@ class Optimizer:
 
     # -- the step ----------------------------------------------------------------------------------
 
-    def apply(self, params: np.ndarray, grads: np.ndarray, segments: list[slice] | None = None) -> None:
-        """One optimizer step: update the flat ``params`` in place from the flat ``grads``.
+    def apply(self, params: np.ndarray, grads, segments: list[slice] | None = None) -> None:
+        """One optimizer step: update the flat ``params`` in place from the gradient ``grads``.
 
-        ``segments`` are the slices of the weight tensors inside the flat buffers; only per-tensor
-        ``clipnorm`` needs them (None: the buffer is one tensor); they are checked when a new list
-        object comes, so pass a new list rather than changing one in place. ``grads`` is never
-        modified.
+        ``grads`` is the flat gradient, shaped like ``params``, or a list of parts ``[(start,
+        array), ...]``: 1-D arrays that cover the buffer in order, part k holding the gradient of
+        params[start_k:start_k + len(array_k)] (a model hands over each layer's gradient in its own
+        array, made for its backward pass: see ``Model._backward``). ``segments`` are the slices of
+        the weight tensors inside the flat buffers; only per-tensor ``clipnorm`` needs them (None: the
+        buffer is one tensor), each inside one part; they are checked when a new list object comes,
+        so pass a new list rather than changing one in place. ``grads`` is never modified.
         Raises NonFiniteGradientError, leaving parameters, slots and ``iterations`` untouched, when
         the gradient holds an infinity or a NaN.
         """
-        if not (type(params) is np.ndarray and type(grads) is np.ndarray and params.shape == self._size
-                and grads.shape == self._size and params.dtype == self._dtype
-                and grads.dtype == self._dtype):
-            self._prepare(params, grads)
+        if type(grads) is np.ndarray:
+            if not (type(params) is np.ndarray and params.shape == self._size and grads.shape == self._size
+                    and params.dtype == self._dtype and grads.dtype == self._dtype):
+                self._prepare(params, grads)
+            parts = ((0, grads),)
+        else:
+            parts = self._check_parts(params, grads)
         if segments is not self._segments_seen:
             self._check_segments(segments, params.shape[0])
 
-        norm = math.sqrt(float(np.dot(grads, grads)))                          # (C0)
-        if not math.isfinite(norm):
-            norm = _safe_norm(grads)  # an overflow of the float32 sum of squares is not an infinity
+        norm = math.sqrt(sum(float(np.dot(g, g)) for _, g in parts))            # (C0)
+        if not math.isfinite(norm):  # an overflow of the float32 sum of squares is not an infinity
+            norm = math.hypot(*(_safe_norm(g) for _, g in parts))
         self.last_global_norm = norm
         if not math.isfinite(norm):
             raise NonFiniteGradientError(
@@ -192,49 +200,92 @@ class Optimizer:
         if len(self._slots) < len(self._slot_names):  # the first step: slots only now, once it is sure
             self._slots = {key: np.full(params.shape, self._slot_init.get(key, 0.0), dtype=params.dtype)
                            for key in self._slot_names}
-        g = grads
-        if self.clipvalue is not None:
-            g = np.clip(grads, -self.clipvalue, self.clipvalue, out=self._clipped)   # (C1)
-        elif self.clipnorm is not None:
-            g = self._clip_per_tensor(grads)                                         # (C2)
-        elif self.global_clipnorm is not None and norm > self.global_clipnorm:
-            g = np.multiply(grads, self.global_clipnorm / norm, out=self._clipped)  # (C3)
-
-        self._update(params, g, self.iterations + 1)
+        t = self.iterations + 1
+        for start, g in parts:
+            whole = len(parts) == 1
+            part = slice(start, start + g.shape[0])
+            clipped = self._clipped if whole else self._clipped[part]
+            if self.clipvalue is not None:
+                g = np.clip(g, -self.clipvalue, self.clipvalue, out=clipped)                # (C1)
+            elif self.clipnorm is not None:
+                g = self._clip_per_tensor(g, start, clipped)                                 # (C2)
+            elif self.global_clipnorm is not None and norm > self.global_clipnorm:
+                g = np.multiply(g, self.global_clipnorm / norm, out=clipped)                # (C3)
+            if whole:
+                self._update(params, g, t, self._slots, self._tmp1, self._tmp2)
+            else:
+                self._update(params[part], g, t, {key: slot[part] for key, slot in self._slots.items()},
+                             self._tmp1[part], self._tmp2[part])
         self.iterations += 1
 
-    def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
+    def _update(self, params: np.ndarray, grads: np.ndarray, t: int, slots: dict, t1: np.ndarray,
+                t2: np.ndarray) -> None:
+        """The update rule on ``params`` (a part of the buffer) from ``grads``, with ``slots`` and the
+        scratch arrays t1, t2 cut to the same part."""
         raise NotImplementedError(f"{type(self).__name__} has no update rule; use SGD, RMSprop, "
                                   f"Adagrad or Adam")
 
-    def _clip_per_tensor(self, grads: np.ndarray) -> np.ndarray:
+    def _clip_per_tensor(self, grads: np.ndarray, offset: int, clipped: np.ndarray) -> np.ndarray:
+        """(C2) on the part of the buffer that starts at ``offset``: its tensors scaled into
+        ``clipped`` where their norm is over clipnorm (``grads`` itself where none is)."""
         c = self.clipnorm
         out = None
+        end = offset + grads.shape[0]
         for start, stop in self._bounds:
-            part = grads[start:stop]
-            norm = math.sqrt(float(np.dot(part, part)))
+            if stop <= offset or start >= end:
+                continue
+            if start < offset or stop > end:
+                raise ValueError(f"segments: expected each tensor inside one part of grads, got the slice "
+                                 f"{start}:{stop} across the part {offset}:{end}")
+            tensor = grads[start - offset:stop - offset]
+            norm = math.sqrt(float(np.dot(tensor, tensor)))
             if not math.isfinite(norm):
-                norm = _safe_norm(part)
+                norm = _safe_norm(tensor)
             if norm > c:
                 if out is None:
-                    out = self._clipped
+                    out = clipped
                     np.copyto(out, grads)
-                np.multiply(part, c / norm, out=out[start:stop])
+                np.multiply(tensor, c / norm, out=out[start - offset:stop - offset])
         return grads if out is None else out
+
+    def _check_parts(self, params, parts) -> tuple:
+        """``parts`` checked against ``params`` (the buffers prepared for them): ((start, array), ...)."""
+        if not isinstance(parts, (list, tuple)) or not parts:
+            raise TypeError(f"grads: expected a NumPy array or a non-empty list of (start, array) parts, "
+                            f"got {type(parts).__name__}")
+        checked, expected = [], 0
+        for item in parts:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], np.ndarray)):
+                raise TypeError(f"grads: expected (start, array) parts, got {item!r:.80}")
+            start, array = item
+            if start != expected or array.ndim != 1 or array.size == 0:
+                raise ValueError(f"grads: expected a non-empty 1-D part starting at {expected} (the parts "
+                                 f"cover the buffer in order), got one of shape {array.shape} at {start}")
+            checked.append((start, array))
+            expected += array.shape[0]
+        if not (type(params) is np.ndarray and params.shape == self._size and params.dtype == self._dtype):
+            self._prepare_params(params)
+        if expected != params.shape[0]:
+            raise ValueError(f"grads: expected parts that cover the {params.shape[0]} parameters, got "
+                             f"{expected}")
+        for _, array in checked:
+            if array.dtype != params.dtype:
+                raise ValueError(f"grads: expected parts of dtype {params.dtype} like params, got "
+                                 f"{array.dtype}")
+        return tuple(checked)
 
     def _prepare(self, params, grads) -> None:
         """Full checks of the buffers, then slots (first apply) and scratch arrays."""
         for value, name in ((params, "params"), (grads, "grads")):
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"{name}: expected a NumPy array (updated in place), "
-                                f"got {type(value).__name__}")
-            if value.ndim != 1 or value.size == 0:
-                raise ValueError(f"{name}: expected a non-empty flat 1-D array, got shape {value.shape}")
-            if value.dtype.kind != "f":
-                raise TypeError(f"{name}: expected a floating-point array, got dtype {value.dtype}")
+            _check_flat(value, name)
         if grads.shape != params.shape or grads.dtype != params.dtype:
             raise ValueError(f"grads: expected shape {params.shape} and dtype {params.dtype} like params, "
                              f"got shape {grads.shape} and dtype {grads.dtype}")
+        self._prepare_params(params)
+
+    def _prepare_params(self, params) -> None:
+        """Full checks of ``params``, then slots (first apply) and scratch arrays."""
+        _check_flat(params, "params")
         if not params.flags.writeable:
             raise ValueError("params: expected a writeable array (it is updated in place), got a "
                              "read-only one")
@@ -326,6 +377,15 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+def _check_flat(value, name: str) -> None:
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name}: expected a NumPy array (updated in place), got {type(value).__name__}")
+    if value.ndim != 1 or value.size == 0:
+        raise ValueError(f"{name}: expected a non-empty flat 1-D array, got shape {value.shape}")
+    if value.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating-point array, got dtype {value.dtype}")
+
+
 def _safe_norm(x: np.ndarray) -> float:
     """The 2-norm without overflow (inf or nan only when ``x`` holds one)."""
     if not np.all(np.isfinite(x)):
@@ -365,19 +425,19 @@ class SGD(Optimizer):
     def _hyperparameters(self) -> dict:
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, p, g, t):
+    def _update(self, p, g, t, slots, t1, t2):
         has_m = bool(self._slot_names)
-        m = self._slots["momentum"] if has_m else self._tmp2
+        m = slots["momentum"] if has_m else t2
         if _use_numba():
             return _kernel("sgd")(p, g, m, self._lr, self.momentum, has_m, self.nesterov)
-        lr_g = np.multiply(g, self._lr, out=self._tmp1)
+        lr_g = np.multiply(g, self._lr, out=t1)
         if not has_m:
             np.subtract(p, lr_g, out=p)                                     # (S1)
             return None
         np.multiply(m, self.momentum, out=m)
         np.subtract(m, lr_g, out=m)                                         # (S2)
         if self.nesterov:
-            step = np.multiply(m, self.momentum, out=self._tmp2)
+            step = np.multiply(m, self.momentum, out=t2)
             np.subtract(step, lr_g, out=step)
             np.add(p, step, out=p)                                          # (S4)
         else:
@@ -416,8 +476,8 @@ class RMSprop(Optimizer):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
 
-    def _update(self, p, g, t):
-        rho, t1, t2, slots = self.rho, self._tmp1, self._tmp2, self._slots
+    def _update(self, p, g, t, slots, t1, t2):
+        rho = self.rho
         v = slots["velocity"]
         a = slots.get("average_gradient", t1)
         b = slots.get("momentum", t2)
@@ -470,8 +530,8 @@ class Adagrad(Optimizer):
     def _hyperparameters(self) -> dict:
         return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
 
-    def _update(self, p, g, t):
-        t1, t2, s = self._tmp1, self._tmp2, self._slots["accumulator"]
+    def _update(self, p, g, t, slots, t1, t2):
+        s = slots["accumulator"]
         if _use_numba():
             return _kernel("adagrad")(p, g, s, self._lr, self.epsilon)
         np.multiply(g, g, out=t1)
@@ -520,8 +580,8 @@ class Adam(Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "amsgrad": self.amsgrad, "form": self.form}
 
-    def _update(self, p, g, t):
-        b1, b2, t1, t2, slots = self.beta_1, self.beta_2, self._tmp1, self._tmp2, self._slots
+    def _update(self, p, g, t, slots, t1, t2):
+        b1, b2 = self.beta_1, self.beta_2
         m, v = slots["momentum"], slots["velocity"]
         correction2 = math.sqrt(1.0 - b2 ** t)
         lr_t = self._lr * correction2 / (1.0 - b1 ** t)                     # (A4)

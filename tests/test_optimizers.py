@@ -504,3 +504,78 @@ def test_base_class_has_no_update_rule():
     with pytest.raises(NotImplementedError, match="SGD"):
         opt.apply(params, np.ones(3))
     assert opt.iterations == 0 and np.all(params == 0)
+
+
+# -- the gradient in parts (a model hands each layer's gradient over in its own array) ---------------
+
+OPTIMIZERS = [
+    lambda **k: SGD(0.1, momentum=0.5, nesterov=True, **k),
+    lambda **k: RMSprop(centered=True, momentum=0.5, **k),
+    lambda **k: Adagrad(**k),
+    lambda **k: Adam(amsgrad=True, **k)]
+CLIPPING = [{}, {"clipvalue": 0.5}, {"clipnorm": 1.0}, {"global_clipnorm": 2.0}]
+
+
+def in_parts(g, *cuts):
+    """The flat gradient g as (start, copy) parts cut at ``cuts``."""
+    bounds = [0, *cuts, g.size]
+    return [(a, g[a:b].copy()) for a, b in zip(bounds, bounds[1:])]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("clipping", CLIPPING, ids=lambda c: next(iter(c), "none"))
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=["sgd", "rmsprop", "adagrad", "adam"])
+def test_a_gradient_in_parts_steps_as_the_whole(make, clipping, backend):
+    start, grads = problem(scale=10.0)
+    previous = scratchrnn.get_backend()
+    scratchrnn.set_backend(backend)
+    try:
+        whole, parts = make(**clipping), make(**clipping)
+        params_whole, params_parts = flat(start), flat(start)
+        for step in grads:
+            g = flat(step)
+            whole.apply(params_whole, g, SEGMENTS)
+            given = in_parts(g, SIZES[0], SIZES[0] + SIZES[1])  # a part per tensor...
+            parts.apply(params_parts, given, SEGMENTS)
+            np.testing.assert_array_equal(np.concatenate([p for _, p in given]), g)  # not clipped in place
+            assert parts.last_global_norm == pytest.approx(whole.last_global_norm, rel=1e-14)
+            np.testing.assert_allclose(params_parts, params_whole, rtol=1e-14, atol=1e-15)
+        assert parts.iterations == whole.iterations == len(grads)
+    finally:
+        scratchrnn.set_backend(previous)
+
+
+def test_parts_are_checked():
+    opt = Adam(clipnorm=1.0)
+    params, g = np.zeros(6), np.ones(6)
+    bad = {
+        "gap": [(0, g[:2]), (3, g[3:])],
+        "short": [(0, g[:4])],
+        "overlap": [(0, g[:4]), (2, g[2:])],
+        "dtype": [(0, g[:3]), (3, g[3:].astype(np.float32))],
+        "empty": [(0, g), (6, g[:0])],
+    }
+    for name, parts in bad.items():
+        with pytest.raises(ValueError, match="grads"):
+            opt.apply(params, parts)
+        assert opt.iterations == 0 and not params.any(), name
+    with pytest.raises(TypeError, match="grads"):
+        opt.apply(params, [(0, list(g))])
+    with pytest.raises(ValueError, match="segments: expected each tensor inside one part"):
+        opt.apply(params, in_parts(g, 3), [slice(0, 4), slice(4, 6)])
+    assert opt.iterations == 0 and not params.any()
+
+
+def test_a_non_finite_part_changes_nothing():
+    opt = Adam()
+    params = np.zeros(6)
+    opt.apply(params, in_parts(np.ones(6), 2))
+    before = params.copy(), {k: v.copy() for k, v in opt._slots.items()}
+    g = np.ones(6)
+    g[4] = np.nan
+    with pytest.raises(NonFiniteGradientError):
+        opt.apply(params, in_parts(g, 2))
+    np.testing.assert_array_equal(params, before[0])
+    for key, value in opt._slots.items():
+        np.testing.assert_array_equal(value, before[1][key])
+    assert opt.iterations == 1
