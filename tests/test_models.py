@@ -273,3 +273,53 @@ def test_the_first_recurrent_layer_skips_the_gradient_of_the_data(monkeypatch):
     x = np.linspace(-1, 1, 24).reshape(3, 4, 2)
     model.train_on_batch(x, np.ones((3, 2)))
     assert asked == [(model.layers[1].name, True), (model.layers[0].name, False)]
+
+
+def every_layer_model(dtype="float64"):
+    """Embedding -> GRU -> SimpleRNN -> LSTM -> TimeDistributed(Dense) -> Dense(softmax): every layer
+    with weights that a model can hold, in both backends (the GRU on the NumPy cells)."""
+    from scratchrnn.layers import GRU, Embedding, SimpleRNN
+    model = Sequential([
+        Embedding(7, 3, input_length=5, dtype=dtype),
+        GRU(4, return_sequences=True, backend="numpy", dtype=dtype),
+        SimpleRNN(3, return_sequences=True, dtype=dtype),
+        LSTM(4, return_sequences=True, dtype=dtype),
+        TimeDistributed(Dense(3, activation="tanh", dtype=dtype)),
+        Dense(6, activation="softmax", dtype=dtype),
+    ])
+    model.compile(loss="categorical_crossentropy", optimizer=Adam(clipnorm=0.5))
+    return model
+
+
+def test_gradients_in_parts_train_as_the_one_buffer(monkeypatch):
+    """With the gradients made per layer for each backward pass (as for large models), training goes
+    exactly as with the one buffer: each part is filled with NaN first, so an element that a backward
+    pass left unwritten would stop the step; and layer.gradients show the last step's gradients."""
+    from scratchrnn import models
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 7, (4, 5)).astype(float)
+    y = np.eye(6)[rng.integers(0, 6, (4, 5))]
+    runs = []
+    for threshold in (np.inf, 0):
+        monkeypatch.setattr(models, "TRANSIENT_GRADIENT_BYTES", threshold)
+        set_random_seed(3)
+        model = every_layer_model()
+        model.build((None, 5))
+        assert model._transient_gradients == (threshold == 0)
+        made = model._gradient_part
+
+        def poisoned(index, made=made):
+            part = made(index)
+            if part is not None:
+                part[1][:] = np.nan
+            return part
+
+        monkeypatch.setattr(model, "_gradient_part", poisoned)
+        logs = [model.train_on_batch(x, y) for _ in range(3)]
+        gradients = [g.copy() for layer in model.layers for g in layer.gradients]
+        runs.append((logs, model.get_weights(), gradients))
+    (logs_flat, weights_flat, grads_flat), (logs_parts, weights_parts, grads_parts) = runs
+    np.testing.assert_allclose(logs_parts, logs_flat, rtol=1e-13)
+    for got, expected in zip(weights_parts + grads_parts, weights_flat + grads_flat, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert np.abs(grads_parts[0]).max() > 0  # the embeddings' gradient, written by the last step
