@@ -57,15 +57,18 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     units = recurrent_kernel.shape[0]
     jit_loop = use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS)
     small = jit_loop and steps * batch <= SMALL_MAX_ROWS
-    if small:  # x_t W + b inside the loop (``SMALL_MAX_ROWS``)
+    if small:  # x_t W inside the loop (``SMALL_MAX_ROWS``)
         dtype = np.result_type(x.dtype, kernel.dtype)
         x_tm = as_contiguous(time_major(x, go_backwards), dtype)  # (T, B, D)
         preact = np.empty((steps, batch, 4 * units), dtype=dtype)  # (T, B, 4H)
     else:
-        # The input half of (L1) for all steps in one GEMM, written where the loop completes (L1) in
-        # place; only the recurrence loops over time.
-        x_tm, preact = input_projection(x, kernel, bias, go_backwards)  # (T, B, D), (T, B, 4H): x_t W + b
+        # x_t W of (L1) for all steps in one GEMM, written where the loop completes (L1) in place; only
+        # the recurrence loops over time.
+        x_tm, preact = input_projection(x, kernel, None, go_backwards)  # (T, B, D), (T, B, 4H): x_t W
         dtype = preact.dtype
+    # b of (L1) is added in the loop, in the pass that adds h_{t-1} U: one pass over preact less than
+    # adding it to the projection (B32 T50 H128: ~190 us a step).
+    bias_in_loop = _bias_or_empty(bias, dtype)  # (4H,), or (0,) without a bias
     # The backward pass reads z only for hard_sigmoid and relu; otherwise the gates overwrite it.
     keep_preact = needs_preactivation(phi) or needs_preactivation(sigma)
     gates = np.empty_like(preact) if keep_preact else preact  # (T, B, 4H), i f g o
@@ -78,20 +81,19 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     rec = np.empty((batch, 4 * units), dtype=dtype)  # (B, 4H), h_{t-1} U of the current step
 
     if jit_loop:
-        projection = ((as_contiguous(kernel, dtype), _bias_or_empty(bias, dtype)) if small
-                      else (np.empty((0, 0), dtype), np.empty(0, dtype)))  # W, b; empty: done above
-        _forward_loop(x_tm, *projection, as_contiguous(recurrent_kernel, dtype), phi, sigma, rec, preact,
-                      gates, cell, hidden)
+        projection = as_contiguous(kernel, dtype) if small else np.empty((0, 0), dtype)  # W; empty: done
+        _forward_loop(x_tm, projection, bias_in_loop, as_contiguous(recurrent_kernel, dtype), phi, sigma, rec,
+                      preact, gates, cell, hidden)
     else:
         recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
         packed = recurrent_product.jit_arguments()
         if packed is not None:  # MKL: the same steps, all in Numba
-            in_row_blocks(_forward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma, rec, preact,
-                          gates, cell, c_act, hidden)
+            in_row_blocks(_forward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma, bias_in_loop,
+                          rec, preact, gates, cell, c_act, hidden)
         else:
             for t in range(steps):
                 recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
-                _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden)
+                _forward_step_numpy(t, phi, sigma, bias_in_loop, rec, preact, gates, cell, c_act, hidden)
 
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, cell=cell, hidden=hidden,
                  weights=weights, phi=phi, sigma=sigma, go_backwards=go_backwards, small=small)
@@ -104,21 +106,15 @@ def _bias_or_empty(bias, dtype):
 
 @njit(cache=True)
 def _forward_loop(x_tm, kernel, bias, recurrent_kernel, phi, sigma, rec, preact, gates, cell, hidden):
-    """The "jit" loop. With a non-empty kernel (the small path) it also computes preact[t] = x_t W + b;
+    """The "jit" loop. With a non-empty kernel (the small path) it also computes preact[t] = x_t W;
     otherwise preact already holds it (one GEMM over all steps)."""
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
     for t in range(steps):
         if kernel.shape[0]:
             matmul_into(x_tm[t], kernel, 0, kernel.shape[0], 0, preact[t])  # x_t W (L1)
-            if bias.shape[0]:
-                for b in range(batch):
-                    z = preact[t, b]
-                    for j in range(4 * units):
-                        z[j] = z[j] + bias[j]  # + b (L1)
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec)  # h_{t-1} U (L1)
         for b in range(batch):
-            for j in range(4 * units):
-                preact[t, b, j] = preact[t, b, j] + rec[b, j]  # (L1)
+            _completed_preactivation(preact[t, b], bias, rec[b])  # (L1)
             for j in range(units):
                 i = activate(sigma, preact[t, b, j])  # (L2)
                 f = activate(sigma, preact[t, b, units + j])  # (L2)
@@ -131,12 +127,12 @@ def _forward_loop(x_tm, kernel, bias, recurrent_kernel, phi, sigma, rec, preact,
                 hidden[t + 1, b, j] = o * activate(phi, c)  # (L4)
 
 
-def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden):
+def _forward_step_numpy(t, phi, sigma, bias, rec, preact, gates, cell, c_act, hidden):
     """Step t after the recurrent product (rec holds h_{t-1} U): Numba passes for everything but tanh,
     and NumPy's vectorised tanh in between, over whole blocks (``tanh_argument``/``from_tanh``)."""
     units = hidden.shape[2]
     first, last = 0, rec.shape[0]
-    _gate_arguments(t, first, last, phi, sigma, rec, preact, gates)  # (L1), (L2) up to tanh
+    _gate_arguments(t, first, last, phi, sigma, bias, rec, preact, gates)  # (L1), (L2) up to tanh
     if uses_tanh(sigma) and uses_tanh(phi):
         np.tanh(gates[t], out=gates[t])  # (L2) all four blocks, one call
     else:
@@ -152,15 +148,15 @@ def _forward_step_numpy(t, phi, sigma, rec, preact, gates, cell, c_act, hidden):
 
 
 @njit(cache=True, nogil=True)
-def _forward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, rec, preact, gates,
-                         cell, c_act, hidden):
+def _forward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, bias, rec, preact,
+                         gates, cell, c_act, hidden):
     """The "blas" loop with MKL, for batch rows first:last: ``_forward_step_numpy`` step by step, its
     products and tanh calls MKL's (packed GEMM, VML tanh) from inside Numba, so no Python runs between
     steps and the GIL is free for another block of rows."""
     units = hidden.shape[2]
     for t in range(hidden.shape[0] - 1):
         packed_product(product_address, hidden[t, first:last], packed, rec[first:last])  # h_{t-1} U (L1)
-        _gate_arguments(t, first, last, phi, sigma, rec, preact, gates)  # (L1), (L2) up to tanh
+        _gate_arguments(t, first, last, phi, sigma, bias, rec, preact, gates)  # (L1), (L2) up to tanh
         if uses_tanh(sigma) and uses_tanh(phi):
             vector_tanh(tanh_address, gates[t, first:last], gates[t, first:last])  # (L2) all four blocks
         else:
@@ -178,23 +174,33 @@ def _forward_loop_packed(first, last, product_address, packed, tanh_address, phi
 
 
 @njit(cache=True)
-def _gate_arguments(t, first, last, phi, sigma, rec, preact, gates):
-    """preact[t] += h_{t-1} U, then gates[t] = tanh_argument per block (gates may be preact itself).
+def _gate_arguments(t, first, last, phi, sigma, bias, rec, preact, gates):
+    """preact[t] += b + h_{t-1} U, then gates[t] = tanh_argument per block (gates may be preact itself).
     The pair (tanh, sigmoid) runs with the codes as constants, so that the loops vectorise."""
     if phi == TANH and sigma == SIGMOID:
-        _gate_argument_rows(t, first, last, TANH, SIGMOID, rec, preact, gates)
+        _gate_argument_rows(t, first, last, TANH, SIGMOID, bias, rec, preact, gates)
     else:
-        _gate_argument_rows(t, first, last, phi, sigma, rec, preact, gates)
+        _gate_argument_rows(t, first, last, phi, sigma, bias, rec, preact, gates)
 
 
 @njit(inline="always")
-def _gate_argument_rows(t, first, last, phi, sigma, rec, preact, gates):
+def _completed_preactivation(z, bias, rec):
+    """z = x_t W + b + h_{t-1} U for one row, from z = x_t W (``bias`` empty: no b), in that order."""
+    if bias.shape[0]:
+        for j in range(z.shape[0]):
+            z[j] = z[j] + bias[j] + rec[j]  # (L1)
+    else:
+        for j in range(z.shape[0]):
+            z[j] = z[j] + rec[j]  # (L1)
+
+
+@njit(inline="always")
+def _gate_argument_rows(t, first, last, phi, sigma, bias, rec, preact, gates):
     width = rec.shape[1]
     units = width // 4
     for b in range(first, last):
-        z, r, a = preact[t, b], rec[b], gates[t, b]
-        for j in range(width):
-            z[j] = z[j] + r[j]  # (L1)
+        z, a = preact[t, b], gates[t, b]
+        _completed_preactivation(z, bias, rec[b])  # (L1)
         z_i, z_f, z_g, z_o = z[:units], z[units:2 * units], z[2 * units:3 * units], z[3 * units:]
         a_i, a_f, a_g, a_o = a[:units], a[units:2 * units], a[2 * units:3 * units], a[3 * units:]
         for j in range(units):
@@ -266,30 +272,39 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     c_act = np.empty((batch, units), dtype=dtype)  # (B, H), phi(c_t) of the current step
 
     delta_h = np.empty((steps if ledger else 0, batch, units), dtype=dtype)  # (T, B, H), for the ledger
+    # (dL6) is summed inside the loop, each row of delta_z added as it is made (no pass over delta_z
+    # afterwards: B32 T50 H128, ~160 us a step), one row of sums per batch row so that the two blocks of
+    # rows never write the same sums; the rows are added up below, except for one row, which is d_bias.
+    d_bias = None if bias is None else np.zeros(bias.shape, dtype) if targets[2] is None else targets[2]
+    if d_bias is None:
+        bias_rows = np.zeros((0, 0), dtype=dtype)
+    elif batch == 1:
+        d_bias[...] = 0
+        bias_rows = d_bias.reshape(1, -1)  # (1, 4H)
+    else:
+        bias_rows = np.zeros((batch, 4 * units), dtype=dtype)  # (B, 4H)
     small = cache["small"]
     if small:  # the weight gradients summed inside the loop too
         d_kernel = np.empty(kernel.shape, dtype) if targets[0] is None else targets[0]  # (D, 4H)
         d_recurrent = np.empty(recurrent_kernel.shape, dtype) if targets[1] is None else targets[1]  # (H, 4H)
-        d_bias = (None if bias is None
-                  else np.empty(bias.shape, dtype) if targets[2] is None else targets[2])  # (4H,)
-        sums = (x_tm, hidden, d_kernel, d_recurrent, np.empty(0, dtype) if d_bias is None else d_bias)
+        sums = (x_tm, hidden, d_kernel, d_recurrent)
     else:
-        sums = (np.empty((0, 0, 0), dtype), hidden, np.empty((0, 0), dtype), np.empty((0, 0), dtype),
-                np.empty(0, dtype))  # nothing to sum in the loop: GEMMs below
+        sums = (np.empty((0, 0, 0), dtype), hidden, np.empty((0, 0), dtype),
+                np.empty((0, 0), dtype))  # nothing to sum in the loop: GEMMs below
     if small or use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
-        _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
+        _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows,
                        as_contiguous(recurrent_kernel.T, dtype), delta_h, *sums)
     else:
         transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
         packed = transposed_product.jit_arguments()
         if packed is not None:  # MKL: the same steps, all in Numba
             in_row_blocks(_backward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma,
-                          d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, delta_h)
+                          d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows, delta_h)
         else:
             for t in range(steps - 1, -1, -1):
                 activate_numpy(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
                 _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                               c_act)
+                               c_act, bias_rows)
                 if ledger:
                     delta_h[t] = d_next_h
                 transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
@@ -300,7 +315,8 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     if not small:  # weight gradients summed over all steps, one GEMM each
         d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
         d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
-        d_bias = None if bias is None else delta_z.sum(axis=(0, 1), out=targets[2])  # (dL6) (4H,)
+    if d_bias is not None and batch > 1:
+        bias_rows.sum(axis=0, out=d_bias)  # (dL6) (4H,)
     # (dL7) (B, T, D), written over c_0..c_T where it fits: the cell states are spent
     d_x = None if not d_inputs else input_gradient(delta_z, kernel, cache["go_backwards"], spare=cell)
 
@@ -310,23 +326,26 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
 
 
 @njit(cache=True)
-def _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
+def _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
+                   bias_rows):
     """Step t's element-wise part. On entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final), d_next_c
     holds delta_c_{t+1} * f_{t+1} (or dc_T^final) and c_act phi(c_t); on exit d_next_h is delta_h_t,
-    d_next_c is delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written).
+    d_next_c is delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written),
+    added to bias_rows (B, 4H) where a bias is (``bias_rows`` non-empty).
 
     The common pair (tanh, sigmoid) gets its own copy of the loop with the codes as constants, so the
     activation branches fold away and LLVM vectorises the row loop; the math is the same."""
     if phi == TANH and sigma == SIGMOID:
         _backward_rows(t, first, last, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                       c_act)
+                       c_act, bias_rows)
     else:
         _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                       c_act)
+                       c_act, bias_rows)
 
 
 @njit(inline="always")
-def _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act):
+def _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
+                   bias_rows):
     units = d_next_h.shape[1]
     for b in range(first, last):
         # Row slices, one per gate block: contiguous, indexed from 0 (no wraparound checks).
@@ -349,11 +368,15 @@ def _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c,
             g_g[j] = dc * i * derivative(phi, z_g[j], g)  # (dL3) block c
             g_o[j] = dh * phi_c * derivative(sigma, z_o[j], o)  # (dL3) block o
             d_c[j] = dc * f  # (dL2) for step t-1, (dL8) at t = 1
+        if bias_rows.shape[0]:
+            sums, delta = bias_rows[b], gates[t, b]
+            for j in range(sums.shape[0]):
+                sums[j] += delta[j]  # (dL6), this row's share
 
 
 @njit(cache=True, nogil=True)
 def _backward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, d_outputs_tm,
-                          d_next_h, d_next_c, preact, gates, cell, c_act, delta_h):
+                          d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows, delta_h):
     """The "blas" backward loop with MKL, for batch rows first:last: its steps with MKL's products
     (packed U^T) and tanh from Numba."""
     for t in range(cell.shape[0] - 2, -1, -1):
@@ -362,7 +385,7 @@ def _backward_loop_packed(first, last, product_address, packed, tanh_address, ph
         else:
             _activate_rows(phi, cell[t + 1, first:last], c_act[first:last])  # (L4) phi(c_t) again
         _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                       c_act)
+                       c_act, bias_rows)
         if delta_h.shape[0]:
             delta_h[t, first:last] = d_next_h[first:last]  # for the ledger
         # (dL1) for step t-1, (dL8) at t = 1
@@ -377,27 +400,21 @@ def _activate_rows(code, z, out):
 
 
 @njit(cache=True)
-def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
-                   recurrent_kernel_t, delta_h, x_tm, hidden, d_kernel, d_recurrent, d_bias):
+def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows,
+                   recurrent_kernel_t, delta_h, x_tm, hidden, d_kernel, d_recurrent):
     """The "jit" backward loop; with non-empty d_kernel (the small path) it also writes the weight
-    gradients, summed over steps and rows by ``_summed_small``."""
+    gradients of W and U, summed over steps and rows by ``_summed_small``."""
     steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
     for t in range(steps - 1, -1, -1):
         _activate_rows(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
-        _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act)
+        _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
+                       bias_rows)
         if delta_h.shape[0]:
             delta_h[t] = d_next_h  # for the ledger
         matmul_into(gates[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1
     if d_kernel.shape[0]:
         _summed_small(x_tm, gates, d_kernel)  # (dL4)
         _summed_small(hidden[:-1], gates, d_recurrent)  # (dL5)
-        if d_bias.shape[0]:
-            d_bias[:] = 0
-            for t in range(steps):
-                for b in range(batch):
-                    delta = gates[t, b]
-                    for j in range(d_bias.shape[0]):
-                        d_bias[j] += delta[j]  # (dL6)
 
 
 @njit(inline="always")
