@@ -167,23 +167,21 @@ class Sequential:
         input where ``_fused_softmax``, else None. Returns the gradient for ``Optimizer.apply``: the flat
         buffer, or its parts (``TRANSIENT_GRADIENT_BYTES``), each made just before its layer's pass."""
         parts = []
-
-        def layer_backward(index, gradient, **options):
+        last = len(self.layers) - 1
+        for index in range(last, -1, -1):
             if self._transient_gradients:
                 part = self._gradient_part(index)
                 if part is not None:
                     parts.append(part)
-            return self.layers[index].backward(gradient, **options)
-
-        last = len(self.layers) - 1
-        if logits_gradient is not None:
-            gradient = layer_backward(last, logits_gradient, through_activation=False)
-        else:
-            gradient = layer_backward(last, self.loss.gradient(y, probabilities))
-        for index in range(last - 1, 0, -1):
-            gradient = layer_backward(index, gradient)
-        if last > 0:
-            layer_backward(0, gradient, d_inputs=False)  # its input is the data: no dLoss/dx
+            layer = self.layers[index]
+            if index == last and logits_gradient is not None:
+                gradient = layer.backward(logits_gradient, through_activation=False)
+            elif index == last:
+                gradient = layer.backward(self.loss.gradient(y, probabilities))
+            elif index > 0:
+                gradient = layer.backward(gradient)
+            else:
+                layer.backward(gradient, d_inputs=False)  # its input is the data: no dLoss/dx
         return parts[::-1] if self._transient_gradients else self._flat_gradients
 
     def _metric_values(self, y, probabilities) -> dict:

@@ -188,7 +188,8 @@ class Optimizer:
         if segments is not self._segments_seen:
             self._check_segments(segments, params.shape[0])
 
-        norm = math.sqrt(sum(float(np.dot(g, g)) for _, g in parts))            # (C0)
+        norm = math.sqrt(float(np.dot(grads, grads)) if len(parts) == 1         # (C0)
+                         else sum(float(np.dot(g, g)) for _, g in parts))
         if not math.isfinite(norm):  # an overflow of the float32 sum of squares is not an infinity
             norm = math.hypot(*(_safe_norm(g) for _, g in parts))
         self.last_global_norm = norm

@@ -80,8 +80,9 @@ def weight_gradient_targets(weight_gradients, weights) -> tuple:
     for k, (target, weight) in enumerate(zip(weight_gradients, weights)):
         if weight is None or target is None:
             continue
+        flags = getattr(target, "flags", None)
         if (not isinstance(target, np.ndarray) or target.shape != weight.shape or target.dtype != weight.dtype
-                or not (target.flags.c_contiguous and target.flags.writeable)):
+                or not (flags.c_contiguous and flags.writeable)):
             got = (f"{target.shape} {target.dtype}" if isinstance(target, np.ndarray)
                    else type(target).__name__)
             raise ValueError(f"weight_gradients[{k}]: expected a writeable C-contiguous {weight.shape} "

@@ -37,7 +37,7 @@ def _rows(a):
     if a.ndim not in (2, 3) or a.dtype not in _FLOATS:
         return None
     if a.flags.c_contiguous:
-        return a.reshape(-1, a.shape[-1]), False  # (N, V)
+        return (a if a.ndim == 2 else a.reshape(-1, a.shape[-1])), False  # (N, V)
     if a.ndim == 3 and np.swapaxes(a, 0, 1).flags.c_contiguous:
         return np.swapaxes(a, 0, 1).reshape(-1, a.shape[-1]), True  # (T*B, V)
     return None
