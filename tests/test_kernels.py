@@ -37,8 +37,9 @@ VARIANTS = [
 ]
 IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
 # "blas": with MKL (where installed) packed at every length, in two blocks of rows on two threads where
-# there are two cores; "blas-one-thread": the same on one thread; "blas-numpy": MKL off.
-LOOPS = ["jit", "blas", "blas-one-thread", "blas-numpy"]
+# there are two cores; "blas-unit-blocks": the same, the LSTM's passes in two blocks of units whatever the
+# size (``lstm.UNIT_BLOCKS_MAX_BATCH``); "blas-one-thread": on one thread; "blas-numpy": MKL off.
+LOOPS = ["jit", "blas", "blas-unit-blocks", "blas-one-thread", "blas-numpy"]
 ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear"]
 dims = st.integers(1, 5)
 
@@ -46,18 +47,25 @@ dims = st.integers(1, 5)
 @contextlib.contextmanager
 def forced_loop(loop):
     """The loop to run (LOOPS); "blas" packs with MKL (where installed) at every length."""
-    saved = _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _parallel.THREADS
+    saved = (_common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _parallel.THREADS,
+             k_lstm.UNIT_BLOCKS_MAX_BATCH, k_lstm.UNIT_BLOCKS_MIN_UNITS)
     if loop == "blas-numpy":
         loop, _packed_gemm._MKL = "blas", None
-    elif loop in ("blas", "blas-one-thread"):
+    elif loop in ("blas", "blas-unit-blocks", "blas-one-thread"):
         _packed_gemm.PACK_MIN_STEPS = 0
         if loop == "blas-one-thread":
-            loop, _parallel.THREADS = "blas", 1
+            _parallel.THREADS = 1
+        if loop == "blas-unit-blocks":
+            k_lstm.UNIT_BLOCKS_MAX_BATCH, k_lstm.UNIT_BLOCKS_MIN_UNITS = 10**9, 1
+        else:
+            k_lstm.UNIT_BLOCKS_MAX_BATCH = 0
+        loop = "blas"
     _common.FORCE_LOOP = loop
     try:
         yield
     finally:
-        _common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _parallel.THREADS = saved
+        (_common.FORCE_LOOP, _packed_gemm._MKL, _packed_gemm.PACK_MIN_STEPS, _parallel.THREADS,
+         k_lstm.UNIT_BLOCKS_MAX_BATCH, k_lstm.UNIT_BLOCKS_MIN_UNITS) = saved
 
 
 def assert_close(actual, expected, rtol, what):

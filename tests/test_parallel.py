@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from numba import njit
 
 from scratchrnn.kernels import _packed_gemm, _parallel
 
@@ -150,3 +151,54 @@ def test_the_jit_callable_mkl_functions_as_plain_python(dtype):
     np.testing.assert_allclose(out[1:3], block[1:3] @ matrix, rtol=tolerance, atol=tolerance)
     _packed_gemm.vector_tanh(_packed_gemm.tanh_address(dtype), out, out)
     np.testing.assert_allclose(out[1:3], np.tanh(block[1:3] @ matrix), rtol=tolerance, atol=tolerance)
+
+
+@njit(nogil=True)
+def _lockstep(steps, log, barrier, me):
+    """Each step: write this side's entry, meet, then check the other side's entry of the same step."""
+    for step in range(steps):
+        log[me, step] = step + 1
+        _parallel.step_done(barrier, me, step + 1)
+        if log[1 - me, step] != step + 1:
+            log[me, steps] = -1  # the partner was not there yet: no barrier
+            return
+
+
+def test_partners_meet_at_every_step(two_threads):
+    steps = 2000
+    log = np.zeros((2, steps + 1), dtype=np.int64)
+    assert _parallel.with_partner(_lockstep, (steps, log), (steps, log))
+    assert log[:, steps].tolist() == [0, 0] and (log[:, :steps] == np.arange(1, steps + 1)).all()
+
+
+def test_partners_need_two_threads_and_a_free_helper(monkeypatch):
+    ran = []
+    monkeypatch.setattr(_parallel, "THREADS", 1)
+    assert not _parallel.with_partner(lambda *args: ran.append(args), (), ())
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+    if not _parallel.enabled():  # no MKL here: the loops never split
+        return
+    assert _parallel._HELPER._lock.acquire(blocking=False)  # as if another thread's split were running
+    try:
+        assert not _parallel.with_partner(lambda *args: ran.append(args), (), ())
+    finally:
+        _parallel._HELPER._lock.release()
+    assert ran == []  # nothing ran: one thread would have waited for itself
+    _parallel.step_done(_parallel.NO_BARRIER, 0, 5)  # alone: no wait
+
+
+@njit(nogil=True)
+def _fails_or_waits(fail, barrier, me):
+    if fail:
+        raise ValueError("this side failed")
+    for step in range(1, 4):
+        _parallel.step_done(barrier, me, step)
+
+
+@pytest.mark.parametrize("failing_side", [0, 1])
+def test_a_failing_partner_releases_the_other(two_threads, failing_side):
+    args = [(False,), (False,)]
+    args[failing_side] = (True,)
+    with pytest.raises(ValueError, match="this side failed"):
+        _parallel.with_partner(_fails_or_waits, *args)
+    assert _parallel.with_partner(_fails_or_waits, (False,), (False,))  # the helper still serves

@@ -146,12 +146,16 @@ class _Helper:
             finished += 1
             self._done.set()  # for a caller that stopped polling; polling callers see counters[1]
 
-    def run(self, first, first_args, second, second_args):
-        """first(*first_args) here and second(*second_args) on the helper; both done on return."""
+    def run(self, first, first_args, second, second_args, at_once=False):
+        """first(*first_args) here and second(*second_args) on the helper; both done on return. With
+        ``at_once`` (halves that wait for each other) nothing runs, and False comes back, where the helper
+        is busy with another thread's split; else True."""
         if not self._lock.acquire(blocking=False):  # another thread's split is running
+            if at_once:
+                return False
             first(*first_args)
             second(*second_args)
-            return
+            return True
         try:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="scratchrnn-helper", daemon=True)
@@ -173,6 +177,7 @@ class _Helper:
             self._lock.release()
         if error is not None:
             raise error
+        return True
 
     def forget(self):
         """In a forked child the thread is gone: start a new one on next use."""
@@ -187,6 +192,44 @@ if hasattr(os, "register_at_fork"):
 def _both(first, first_args, second, second_args):
     """first(*first_args) here and second(*second_args) on the helper, both finished on return."""
     _HELPER.run(first, first_args, second, second_args)
+
+
+# What a side of ``with_partner`` stores when it fails, so that the other stops waiting for it.
+_ABANDONED = 1 << 62
+
+
+@njit(nogil=True, cache=True)
+def step_done(barrier, me, step):
+    """Inside a loop run by ``with_partner``: this side (``me``, 0 or 1) has finished ``step`` (1, 2,
+    ...); return once the other side has too. A barrier of no counters (one side alone) returns at
+    once. Both sides spin: they are the only two threads at work."""
+    if barrier.shape[0] < 2:
+        return
+    _store_release(barrier, me, step)
+    while _load_acquire(barrier, 1 - me) < step:
+        pass
+
+
+NO_BARRIER = np.zeros(0, dtype=np.int64)  # for a loop that runs alone: ``step_done`` never waits
+
+
+def with_partner(loop, first_args, second_args) -> bool:
+    """loop(*first_args, barrier, 0) here and loop(*second_args, barrier, 1) on the helper, running at
+    the same time and meeting at each ``step_done(barrier, me, step)``; False, with nothing run, where
+    they cannot run at the same time (``enabled`` false, or the helper busy with another thread's split:
+    one thread would wait for itself). The loop must release the GIL."""
+    if not enabled():
+        return False
+    barrier = np.zeros(2, dtype=np.int64)
+
+    def side(args, me):
+        try:
+            loop(*args, barrier, me)
+        except BaseException:
+            barrier[me] = _ABANDONED  # the other side stops waiting; the error reaches the caller
+            raise
+
+    return _HELPER.run(side, (first_args, 0), side, (second_args, 1), at_once=True)
 
 
 def in_row_blocks(loop, batch, *args):

@@ -34,7 +34,7 @@ from ._common import (
     uses_tanh,
 )
 from ._packed_gemm import RecurrentProduct, packed_product, tanh_address, vector_tanh
-from ._parallel import in_row_blocks
+from ._parallel import NO_BARRIER, enabled, in_row_blocks, step_done, with_partner
 
 # The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks, which
 # moves the crossover down from _common's 256 (fwd + bwd, T=20, jit vs blas ms: B1 H50 0.14 vs 0.19,
@@ -45,6 +45,18 @@ JIT_LOOP_MAX_BATCH_UNITS = 64
 # Forward + backward, us, GEMMs / small path: B1 T1 D1 H50 (the alphabet model) 46 / 31; B1 T1 D65 H64
 # 64 / 43; B2 T4 D65 H32 73 / 69; B1 T8 D1 H50 100 / 87; B1 T8 D65 H64 130 / 140; B1 T16 D1 H50 157 / 164.
 SMALL_MAX_ROWS = 4
+# The MKL loops run a pass on two threads as two blocks of batch rows, or, for a batch of at most
+# UNIT_BLOCKS_MAX_BATCH rows, as two blocks of units (at least UNIT_BLOCKS_MIN_UNITS each), which meet
+# after every step (``_parallel.with_partner``): half of B12 is six rows, and the packed product of six
+# rows is slow. One thread, us per product (GFLOP/s): 6x700 @ 700x2800 377 (62), 12x700 @ 700x1400 279
+# (84); 6x2800 @ 2800x700 416 (57), 12x2800 @ 2800x350 275 (85); but 16x128 @ 128x512 24.0 (87), 32x128
+# @ 128x256 25.1 (84). Forward / backward of one layer, ms, rows -> units (T100 unless given): B12 H700
+# 60.5 / 96.9 -> 53.0 / 85.2; B16 H700 55.1 / 88.2 -> 50.3 / 80.0; B24 H700 63.3 / 110.7 -> 63.6 / 107.8;
+# B8 H1024 73.7 / 105.0 -> 53.8 / 84.0; B12 H512 27.2 / 42.2 -> 23.7 / 36.4; B12 H384 16.3 / 25.6 ->
+# 14.7 / 22.6; where a step is short the meeting costs more than it saves: B8 H256 3.5 / 6.2 -> 4.7 /
+# 7.1; B16 H256 6.5 / 11.6 -> 8.5 / 13.3; B32 T50 H512 21.5 / 39.5 -> 24.6 / 40.8.
+UNIT_BLOCKS_MAX_BATCH = 16
+UNIT_BLOCKS_MIN_UNITS = 192
 
 
 def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
@@ -57,15 +69,17 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     units = recurrent_kernel.shape[0]
     jit_loop = use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS)
     small = jit_loop and steps * batch <= SMALL_MAX_ROWS
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    # Blocks of units pack their columns of U first, so that the copy they pack from is freed before
+    # this layer's cache is made (in the top layer it would add to the step's peak memory).
+    unit_blocks = None if jit_loop else _packed_unit_blocks(recurrent_kernel, batch, steps, dtype)
     if small:  # x_t W inside the loop (``SMALL_MAX_ROWS``)
-        dtype = np.result_type(x.dtype, kernel.dtype)
         x_tm = as_contiguous(time_major(x, go_backwards), dtype)  # (T, B, D)
         preact = np.empty((steps, batch, 4 * units), dtype=dtype)  # (T, B, 4H)
     else:
         # x_t W of (L1) for all steps in one GEMM, written where the loop completes (L1) in place; only
         # the recurrence loops over time.
         x_tm, preact = input_projection(x, kernel, None, go_backwards)  # (T, B, D), (T, B, 4H): x_t W
-        dtype = preact.dtype
     # b of (L1) is added in the loop, in the pass that adds h_{t-1} U: one pass over preact less than
     # adding it to the projection (B32 T50 H128: ~190 us a step).
     bias_in_loop = _bias_or_empty(bias, dtype)  # (4H,), or (0,) without a bias
@@ -84,12 +98,13 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         projection = as_contiguous(kernel, dtype) if small else np.empty((0, 0), dtype)  # W; empty: done
         _forward_loop(x_tm, projection, bias_in_loop, as_contiguous(recurrent_kernel, dtype), phi, sigma, rec,
                       preact, gates, cell, hidden)
-    else:
+    elif not (unit_blocks and _forward_in_unit_blocks(unit_blocks, dtype, phi, sigma, bias_in_loop, preact,
+                                                      gates, cell, c_act, hidden)):
         recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
         packed = recurrent_product.jit_arguments()
         if packed is not None:  # MKL: the same steps, all in Numba
-            in_row_blocks(_forward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma, bias_in_loop,
-                          rec, preact, gates, cell, c_act, hidden)
+            in_row_blocks(_forward_loop_packed, batch, 0, units, *packed, tanh_address(dtype), phi, sigma,
+                          bias_in_loop, rec, preact, gates, cell, c_act, hidden, NO_BARRIER, 0)
         else:
             for t in range(steps):
                 recurrent_product(hidden[t], rec)  # h_{t-1} U (L1)
@@ -102,6 +117,46 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
 
 def _bias_or_empty(bias, dtype):
     return np.empty(0, dtype) if bias is None else as_contiguous(bias, dtype)
+
+
+def _unit_halves(batch, units):
+    """[(0, u1), (u1, units)]: the units split in two for a pass on two threads, where a block of rows
+    would be too thin for the packed product (``UNIT_BLOCKS_MAX_BATCH``); None otherwise."""
+    if batch > UNIT_BLOCKS_MAX_BATCH or units < 2 * UNIT_BLOCKS_MIN_UNITS or not enabled():
+        return None
+    half = (units + 1) // 2
+    return [(0, half), (half, units)]
+
+
+def _packed_unit_blocks(recurrent_kernel, batch, steps, dtype):
+    """[(u0, u1, product), ...] for the forward loop in blocks of units (``_unit_halves``), each product
+    this block's columns of U, gate after gate, packed once for all steps; None where it does not apply
+    (or the products would not be packed: too few steps, not float32/float64)."""
+    units = recurrent_kernel.shape[0]
+    halves = _unit_halves(batch, units)
+    if halves is None:
+        return None
+    unit_blocks = []
+    for u0, u1 in halves:
+        columns = np.concatenate([recurrent_kernel[:, g * units + u0:g * units + u1] for g in range(4)],
+                                 axis=1)  # (H, 4 (u1 - u0))
+        product = RecurrentProduct(columns, batch, dtype, steps)
+        if product.jit_arguments() is None:
+            return None
+        unit_blocks.append((u0, u1, product))
+    return unit_blocks
+
+
+def _forward_in_unit_blocks(unit_blocks, dtype, phi, sigma, bias, preact, gates, cell, c_act, hidden) -> bool:
+    """The MKL forward loop as two blocks of units on two threads; False where the two cannot run at
+    once, with nothing done."""
+    batch = hidden.shape[1]
+    sides = []
+    for u0, u1, product in unit_blocks:
+        rec = np.empty((batch, 4 * (u1 - u0)), dtype=dtype)  # (B, 4 (u1 - u0)), this block's h_{t-1} U
+        sides.append((0, batch, u0, u1, *product.jit_arguments(), tanh_address(dtype), phi, sigma, bias, rec,
+                      preact, gates, cell, c_act, hidden))
+    return with_partner(_forward_loop_packed, *sides)
 
 
 @njit(cache=True)
@@ -131,8 +186,8 @@ def _forward_step_numpy(t, phi, sigma, bias, rec, preact, gates, cell, c_act, hi
     """Step t after the recurrent product (rec holds h_{t-1} U): Numba passes for everything but tanh,
     and NumPy's vectorised tanh in between, over whole blocks (``tanh_argument``/``from_tanh``)."""
     units = hidden.shape[2]
-    first, last = 0, rec.shape[0]
-    _gate_arguments(t, first, last, phi, sigma, bias, rec, preact, gates)  # (L1), (L2) up to tanh
+    block = (0, rec.shape[0], 0, units)  # every row, every unit
+    _gate_arguments(t, *block, phi, sigma, bias, rec, preact, gates)  # (L1), (L2) up to tanh
     if uses_tanh(sigma) and uses_tanh(phi):
         np.tanh(gates[t], out=gates[t])  # (L2) all four blocks, one call
     else:
@@ -141,46 +196,56 @@ def _forward_step_numpy(t, phi, sigma, bias, rec, preact, gates, cell, c_act, hi
             np.tanh(gates[t, :, 3 * units:], out=gates[t, :, 3 * units:])  # (L2) o
         if uses_tanh(phi):
             np.tanh(gates[t, :, 2 * units:3 * units], out=gates[t, :, 2 * units:3 * units])  # (L2) g
-    _cell_update(t, first, last, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
+    _cell_update(t, *block, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
     if uses_tanh(phi):
         np.tanh(c_act, out=c_act)  # (L4)
-    _hidden_update(t, first, last, phi, gates, c_act, hidden)  # (L4) after tanh
+    _hidden_update(t, *block, phi, gates, c_act, hidden)  # (L4) after tanh
 
 
 @njit(cache=True, nogil=True)
-def _forward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, bias, rec, preact,
-                         gates, cell, c_act, hidden):
-    """The "blas" loop with MKL, for batch rows first:last: ``_forward_step_numpy`` step by step, its
-    products and tanh calls MKL's (packed GEMM, VML tanh) from inside Numba, so no Python runs between
-    steps and the GIL is free for another block of rows."""
+def _forward_loop_packed(first, last, u0, u1, product_address, packed, tanh_address, phi, sigma, bias, rec,
+                         preact, gates, cell, c_act, hidden, barrier, me):
+    """The "blas" loop with MKL for the block of batch rows first:last and units u0:u1:
+    ``_forward_step_numpy`` step by step, its products and tanh calls MKL's (packed GEMM, VML tanh)
+    from inside Numba, so no Python runs between steps and the GIL is free for another block.
+
+    Blocks of rows (all units) are independent. A block of units (all rows) needs all of h_{t-1}: its
+    ``packed`` holds only its units' columns of U, gate by gate, rec (B, 4 (u1 - u0)) is its own, and
+    ``barrier`` (``_parallel.with_partner``) holds it after each step until the other block has
+    written its half of h_t."""
     units = hidden.shape[2]
+    whole_rows = u0 == 0 and u1 == units
     for t in range(hidden.shape[0] - 1):
         packed_product(product_address, hidden[t, first:last], packed, rec[first:last])  # h_{t-1} U (L1)
-        _gate_arguments(t, first, last, phi, sigma, bias, rec, preact, gates)  # (L1), (L2) up to tanh
-        if uses_tanh(sigma) and uses_tanh(phi):
+        _gate_arguments(t, first, last, u0, u1, phi, sigma, bias, rec, preact, gates)  # (L1), (L2) to tanh
+        if whole_rows and uses_tanh(sigma) and uses_tanh(phi):
             vector_tanh(tanh_address, gates[t, first:last], gates[t, first:last])  # (L2) all four blocks
         else:
             for b in range(first, last):  # the blocks that use tanh, row by row
-                row = gates[t, b]
-                if uses_tanh(sigma):
-                    vector_tanh(tanh_address, row[:2 * units], row[:2 * units])  # (L2) i, f
-                    vector_tanh(tanh_address, row[3 * units:], row[3 * units:])  # (L2) o
-                if uses_tanh(phi):
-                    vector_tanh(tanh_address, row[2 * units:3 * units], row[2 * units:3 * units])  # (L2) g
-        _cell_update(t, first, last, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4) up to tanh
+                for gate in range(4):
+                    if uses_tanh(phi if gate == 2 else sigma):
+                        part = gates[t, b, gate * units + u0:gate * units + u1]
+                        vector_tanh(tanh_address, part, part)  # (L2) i, f, c, o
+        _cell_update(t, first, last, u0, u1, phi, sigma, gates, cell, c_act)  # (L2) after tanh, (L3), (L4)
         if uses_tanh(phi):
-            vector_tanh(tanh_address, c_act[first:last], c_act[first:last])  # (L4)
-        _hidden_update(t, first, last, phi, gates, c_act, hidden)  # (L4) after tanh
+            if whole_rows:
+                vector_tanh(tanh_address, c_act[first:last], c_act[first:last])  # (L4)
+            else:
+                for b in range(first, last):
+                    vector_tanh(tanh_address, c_act[b, u0:u1], c_act[b, u0:u1])  # (L4)
+        _hidden_update(t, first, last, u0, u1, phi, gates, c_act, hidden)  # (L4) after tanh
+        step_done(barrier, me, t + 1)  # h_t complete before step t + 1 reads it
 
 
 @njit(cache=True)
-def _gate_arguments(t, first, last, phi, sigma, bias, rec, preact, gates):
-    """preact[t] += b + h_{t-1} U, then gates[t] = tanh_argument per block (gates may be preact itself).
-    The pair (tanh, sigmoid) runs with the codes as constants, so that the loops vectorise."""
+def _gate_arguments(t, first, last, u0, u1, phi, sigma, bias, rec, preact, gates):
+    """preact[t] += b + h_{t-1} U, then gates[t] = tanh_argument per block (gates may be preact itself),
+    for rows first:last and units u0:u1; rec holds h_{t-1} U for those units, gate after gate. The pair
+    (tanh, sigmoid) runs with the codes as constants, so that the loops vectorise."""
     if phi == TANH and sigma == SIGMOID:
-        _gate_argument_rows(t, first, last, TANH, SIGMOID, bias, rec, preact, gates)
+        _gate_argument_rows(t, first, last, u0, u1, TANH, SIGMOID, bias, rec, preact, gates)
     else:
-        _gate_argument_rows(t, first, last, phi, sigma, bias, rec, preact, gates)
+        _gate_argument_rows(t, first, last, u0, u1, phi, sigma, bias, rec, preact, gates)
 
 
 @njit(inline="always")
@@ -195,15 +260,19 @@ def _completed_preactivation(z, bias, rec):
 
 
 @njit(inline="always")
-def _gate_argument_rows(t, first, last, phi, sigma, bias, rec, preact, gates):
-    width = rec.shape[1]
-    units = width // 4
+def _gate_argument_rows(t, first, last, u0, u1, phi, sigma, bias, rec, preact, gates):
+    units, width = preact.shape[2] // 4, u1 - u0
     for b in range(first, last):
+        for gate in range(4):
+            columns = slice(gate * units + u0, gate * units + u1)
+            _completed_preactivation(preact[t, b, columns], bias[columns],
+                                     rec[b, gate * width:(gate + 1) * width])  # (L1)
         z, a = preact[t, b], gates[t, b]
-        _completed_preactivation(z, bias, rec[b])  # (L1)
-        z_i, z_f, z_g, z_o = z[:units], z[units:2 * units], z[2 * units:3 * units], z[3 * units:]
-        a_i, a_f, a_g, a_o = a[:units], a[units:2 * units], a[2 * units:3 * units], a[3 * units:]
-        for j in range(units):
+        z_i, z_f = z[u0:u1], z[units + u0:units + u1]
+        z_g, z_o = z[2 * units + u0:2 * units + u1], z[3 * units + u0:3 * units + u1]
+        a_i, a_f = a[u0:u1], a[units + u0:units + u1]
+        a_g, a_o = a[2 * units + u0:2 * units + u1], a[3 * units + u0:3 * units + u1]
+        for j in range(width):
             a_i[j] = tanh_argument(sigma, z_i[j])  # (L2) before tanh
             a_f[j] = tanh_argument(sigma, z_f[j])  # (L2) before tanh
             a_g[j] = tanh_argument(phi, z_g[j])  # (L2) before tanh
@@ -211,23 +280,24 @@ def _gate_argument_rows(t, first, last, phi, sigma, bias, rec, preact, gates):
 
 
 @njit(cache=True)
-def _cell_update(t, first, last, phi, sigma, gates, cell, c_act):
-    """gates[t] = from_tanh per block, c_t, and c_act (B, H) = tanh_argument(phi, c_t)."""
+def _cell_update(t, first, last, u0, u1, phi, sigma, gates, cell, c_act):
+    """gates[t] = from_tanh per block, c_t, and c_act (B, H) = tanh_argument(phi, c_t), for rows
+    first:last and units u0:u1."""
     if phi == TANH and sigma == SIGMOID:
-        _cell_update_rows(t, first, last, TANH, SIGMOID, gates, cell, c_act)
+        _cell_update_rows(t, first, last, u0, u1, TANH, SIGMOID, gates, cell, c_act)
     else:
-        _cell_update_rows(t, first, last, phi, sigma, gates, cell, c_act)
+        _cell_update_rows(t, first, last, u0, u1, phi, sigma, gates, cell, c_act)
 
 
 @njit(inline="always")
-def _cell_update_rows(t, first, last, phi, sigma, gates, cell, c_act):
+def _cell_update_rows(t, first, last, u0, u1, phi, sigma, gates, cell, c_act):
     units = c_act.shape[1]
     for b in range(first, last):
         a = gates[t, b]
-        a_i, a_f = a[:units], a[units:2 * units]
-        a_g, a_o = a[2 * units:3 * units], a[3 * units:]
-        c_prev, c_new, c_arg = cell[t, b], cell[t + 1, b], c_act[b]
-        for j in range(units):
+        a_i, a_f = a[u0:u1], a[units + u0:units + u1]
+        a_g, a_o = a[2 * units + u0:2 * units + u1], a[3 * units + u0:3 * units + u1]
+        c_prev, c_new, c_arg = cell[t, b, u0:u1], cell[t + 1, b, u0:u1], c_act[b, u0:u1]
+        for j in range(u1 - u0):
             i = from_tanh(sigma, a_i[j])  # (L2) after tanh
             f = from_tanh(sigma, a_f[j])  # (L2) after tanh
             g = from_tanh(phi, a_g[j])  # (L2) after tanh
@@ -239,20 +309,21 @@ def _cell_update_rows(t, first, last, phi, sigma, gates, cell, c_act):
 
 
 @njit(cache=True)
-def _hidden_update(t, first, last, phi, gates, c_act, hidden):
-    """h_t = o_t * phi(c_t), phi(c_t) = from_tanh(phi, c_act)."""
+def _hidden_update(t, first, last, u0, u1, phi, gates, c_act, hidden):
+    """h_t = o_t * phi(c_t), phi(c_t) = from_tanh(phi, c_act), for rows first:last and units u0:u1."""
     if phi == TANH:
-        _hidden_update_rows(t, first, last, TANH, gates, c_act, hidden)
+        _hidden_update_rows(t, first, last, u0, u1, TANH, gates, c_act, hidden)
     else:
-        _hidden_update_rows(t, first, last, phi, gates, c_act, hidden)
+        _hidden_update_rows(t, first, last, u0, u1, phi, gates, c_act, hidden)
 
 
 @njit(inline="always")
-def _hidden_update_rows(t, first, last, phi, gates, c_act, hidden):
+def _hidden_update_rows(t, first, last, u0, u1, phi, gates, c_act, hidden):
     units = c_act.shape[1]
     for b in range(first, last):
-        o_row, c_act_row, h_row = gates[t, b, 3 * units:], c_act[b], hidden[t + 1, b]
-        for j in range(units):
+        o_row, c_act_row = gates[t, b, 3 * units + u0:3 * units + u1], c_act[b, u0:u1]
+        h_row = hidden[t + 1, b, u0:u1]
+        for j in range(u1 - u0):
             h_row[j] = o_row[j] * from_tanh(phi, c_act_row[j])  # (L4), phi after tanh
 
 
@@ -294,17 +365,19 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     if small or use_jit_loop(batch, units, JIT_LOOP_MAX_BATCH_UNITS):
         _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows,
                        as_contiguous(recurrent_kernel.T, dtype), delta_h, *sums)
-    else:
+    elif not _backward_in_unit_blocks(recurrent_kernel, dtype, phi, sigma, d_outputs_tm, d_next_h, d_next_c,
+                                      preact, gates, cell, c_act, bias_rows, delta_h):
         transposed_product = RecurrentProduct(recurrent_kernel.T, batch, dtype, steps)  # U^T
         packed = transposed_product.jit_arguments()
         if packed is not None:  # MKL: the same steps, all in Numba
-            in_row_blocks(_backward_loop_packed, batch, *packed, tanh_address(dtype), phi, sigma,
-                          d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows, delta_h)
+            in_row_blocks(_backward_loop_packed, batch, 0, units, *packed, tanh_address(dtype), phi, sigma,
+                          d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows, delta_h,
+                          NO_BARRIER, 0)
         else:
             for t in range(steps - 1, -1, -1):
                 activate_numpy(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
-                _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                               c_act, bias_rows)
+                _backward_step(t, 0, batch, 0, units, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact,
+                               gates, cell, c_act, bias_rows)
                 if ledger:
                     delta_h[t] = d_next_h
                 transposed_product(gates[t], d_next_h)  # (dL1) for step t-1, (dL8) at t = 1
@@ -326,37 +399,40 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
 
 
 @njit(cache=True)
-def _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
-                   bias_rows):
-    """Step t's element-wise part. On entry d_next_h holds delta_z_{t+1} U^T (or dh_T^final), d_next_c
-    holds delta_c_{t+1} * f_{t+1} (or dc_T^final) and c_act phi(c_t); on exit d_next_h is delta_h_t,
-    d_next_c is delta_c_t * f_t, and gates[t] holds delta_z_t (each element read before it is written),
-    added to bias_rows (B, 4H) where a bias is (``bias_rows`` non-empty).
+def _backward_step(t, first, last, u0, u1, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
+                   c_act, bias_rows):
+    """Step t's element-wise part, for rows first:last and units u0:u1 of every gate block. On entry
+    d_next_h holds delta_z_{t+1} U^T (or dh_T^final), d_next_c holds delta_c_{t+1} * f_{t+1} (or
+    dc_T^final) and c_act phi(c_t); on exit d_next_h is delta_h_t, d_next_c is delta_c_t * f_t, and
+    gates[t] holds delta_z_t (each element read before it is written), added to bias_rows (B, 4H) where
+    a bias is (``bias_rows`` non-empty).
 
     The common pair (tanh, sigmoid) gets its own copy of the loop with the codes as constants, so the
     activation branches fold away and LLVM vectorises the row loop; the math is the same."""
     if phi == TANH and sigma == SIGMOID:
-        _backward_rows(t, first, last, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                       c_act, bias_rows)
+        _backward_rows(t, first, last, u0, u1, TANH, SIGMOID, d_outputs_tm, d_next_h, d_next_c, preact, gates,
+                       cell, c_act, bias_rows)
     else:
-        _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                       c_act, bias_rows)
+        _backward_rows(t, first, last, u0, u1, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates,
+                       cell, c_act, bias_rows)
 
 
 @njit(inline="always")
-def _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
-                   bias_rows):
+def _backward_rows(t, first, last, u0, u1, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
+                   c_act, bias_rows):
     units = d_next_h.shape[1]
+    i0, f0, g0, o0 = u0, units + u0, 2 * units + u0, 3 * units + u0  # where each gate block's units begin
+    width = u1 - u0
     for b in range(first, last):
         # Row slices, one per gate block: contiguous, indexed from 0 (no wraparound checks).
-        dy, d_h, d_c = d_outputs_tm[t, b], d_next_h[b], d_next_c[b]
-        c_prev, c_new, c_act_row = cell[t, b], cell[t + 1, b], c_act[b]
-        z_i, z_f = preact[t, b, :units], preact[t, b, units:2 * units]
-        z_g, z_o = preact[t, b, 2 * units:3 * units], preact[t, b, 3 * units:]
+        dy, d_h, d_c = d_outputs_tm[t, b, u0:u1], d_next_h[b, u0:u1], d_next_c[b, u0:u1]
+        c_prev, c_new, c_act_row = cell[t, b, u0:u1], cell[t + 1, b, u0:u1], c_act[b, u0:u1]
+        z_i, z_f = preact[t, b, i0:i0 + width], preact[t, b, f0:f0 + width]
+        z_g, z_o = preact[t, b, g0:g0 + width], preact[t, b, o0:o0 + width]
         # The gates in, delta_z out: one view per block serves both.
-        g_i, g_f = gates[t, b, :units], gates[t, b, units:2 * units]
-        g_g, g_o = gates[t, b, 2 * units:3 * units], gates[t, b, 3 * units:]
-        for j in range(units):
+        g_i, g_f = gates[t, b, i0:i0 + width], gates[t, b, f0:f0 + width]
+        g_g, g_o = gates[t, b, g0:g0 + width], gates[t, b, o0:o0 + width]
+        for j in range(width):
             dh = dy[j] + d_h[j]  # (dL1)
             d_h[j] = dh
             i, f, g, o = g_i[j], g_f[j], g_g[j], g_o[j]
@@ -369,27 +445,55 @@ def _backward_rows(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c,
             g_o[j] = dh * phi_c * derivative(sigma, z_o[j], o)  # (dL3) block o
             d_c[j] = dc * f  # (dL2) for step t-1, (dL8) at t = 1
         if bias_rows.shape[0]:
-            sums, delta = bias_rows[b], gates[t, b]
-            for j in range(sums.shape[0]):
-                sums[j] += delta[j]  # (dL6), this row's share
+            for start in (i0, f0, g0, o0):
+                sums, delta = bias_rows[b, start:start + width], gates[t, b, start:start + width]
+                for j in range(width):
+                    sums[j] += delta[j]  # (dL6), this row's share
 
 
 @njit(cache=True, nogil=True)
-def _backward_loop_packed(first, last, product_address, packed, tanh_address, phi, sigma, d_outputs_tm,
-                          d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows, delta_h):
-    """The "blas" backward loop with MKL, for batch rows first:last: its steps with MKL's products
-    (packed U^T) and tanh from Numba."""
-    for t in range(cell.shape[0] - 2, -1, -1):
-        if phi == TANH:
+def _backward_loop_packed(first, last, u0, u1, product_address, packed, tanh_address, phi, sigma,
+                          d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act, bias_rows, delta_h,
+                          barrier, me):
+    """The "blas" backward loop with MKL for the block of batch rows first:last and units u0:u1: its
+    steps with MKL's products (packed U^T, or its columns u0:u1 for a block of units) and tanh from
+    Numba. A block of units waits at ``barrier`` until the other has written its half of delta_z_t,
+    which its product reads whole."""
+    whole_rows = u0 == 0 and u1 == cell.shape[2]
+    for step, t in enumerate(range(cell.shape[0] - 2, -1, -1)):
+        if phi == TANH and whole_rows:
             vector_tanh(tanh_address, cell[t + 1, first:last], c_act[first:last])  # (L4) phi(c_t) again
+        elif phi == TANH:
+            for b in range(first, last):
+                vector_tanh(tanh_address, cell[t + 1, b, u0:u1], c_act[b, u0:u1])  # (L4) phi(c_t) again
         else:
-            _activate_rows(phi, cell[t + 1, first:last], c_act[first:last])  # (L4) phi(c_t) again
-        _backward_step(t, first, last, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell,
-                       c_act, bias_rows)
+            _activate_rows(phi, cell[t + 1, first:last, u0:u1], c_act[first:last, u0:u1])  # (L4) again
+        _backward_step(t, first, last, u0, u1, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates,
+                       cell, c_act, bias_rows)
         if delta_h.shape[0]:
-            delta_h[t, first:last] = d_next_h[first:last]  # for the ledger
+            delta_h[t, first:last, u0:u1] = d_next_h[first:last, u0:u1]  # for the ledger
+        step_done(barrier, me, step + 1)  # delta_z_t complete before the product reads it
         # (dL1) for step t-1, (dL8) at t = 1
-        packed_product(product_address, gates[t, first:last], packed, d_next_h[first:last])
+        packed_product(product_address, gates[t, first:last], packed, d_next_h[first:last, u0:u1])
+
+
+def _backward_in_unit_blocks(recurrent_kernel, dtype, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact,
+                             gates, cell, c_act, bias_rows, delta_h) -> bool:
+    """The MKL backward loop as two blocks of units on two threads (``_unit_halves``); False where it
+    does not apply or cannot run, with nothing done."""
+    steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
+    halves = _unit_halves(batch, units)
+    if halves is None:
+        return False
+    products, sides = [], []
+    for u0, u1 in halves:
+        products.append(RecurrentProduct(recurrent_kernel.T[:, u0:u1], batch, dtype, steps))  # (4H, u1 - u0)
+        packed = products[-1].jit_arguments()
+        if packed is None:  # not packed (too few steps, or not float32/float64)
+            return False
+        sides.append((0, batch, u0, u1, *packed, tanh_address(dtype), phi, sigma, d_outputs_tm, d_next_h,
+                      d_next_c, preact, gates, cell, c_act, bias_rows, delta_h))
+    return with_partner(_backward_loop_packed, *sides)
 
 
 @njit(cache=True)
@@ -407,8 +511,8 @@ def _backward_loop(phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, 
     steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
     for t in range(steps - 1, -1, -1):
         _activate_rows(phi, cell[t + 1], c_act)  # (L4) phi(c_t) again
-        _backward_step(t, 0, batch, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates, cell, c_act,
-                       bias_rows)
+        _backward_step(t, 0, batch, 0, units, phi, sigma, d_outputs_tm, d_next_h, d_next_c, preact, gates,
+                       cell, c_act, bias_rows)
         if delta_h.shape[0]:
             delta_h[t] = d_next_h  # for the ledger
         matmul_into(gates[t], recurrent_kernel_t, 0, 4 * units, 0, d_next_h)  # (dL1) t-1, (dL8) t = 1
