@@ -174,6 +174,12 @@ class _BufferPool:
 _BUFFERS = _BufferPool()
 
 
+def packs(rows: int, steps: int, dtype) -> bool:
+    """True where a ``RecurrentProduct`` of ``rows`` rows used ``steps`` times packs its matrix."""
+    return (_MKL is not None and steps >= PACK_MIN_STEPS and rows > 0
+            and np.dtype(dtype) in (np.float32, np.float64))
+
+
 class RecurrentProduct:
     """``product(a, out)`` writes a @ matrix into out, for (rows, K) blocks a and one (K, N) matrix,
     called ``steps`` times.
@@ -188,8 +194,7 @@ class RecurrentProduct:
         self.rows = rows
         self.dtype = np.dtype(dtype)
         self._packed = None
-        if (_MKL is not None and steps >= PACK_MIN_STEPS and self.dtype in (np.float32, np.float64)
-                and min(rows, *matrix.shape) > 0):
+        if packs(rows, steps, self.dtype) and min(matrix.shape) > 0:
             self._pack(np.asarray(matrix, dtype=self.dtype))
         else:
             self._matrix = np.ascontiguousarray(matrix, dtype=self.dtype)  # (K, N)

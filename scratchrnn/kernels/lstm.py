@@ -33,7 +33,7 @@ from ._common import (
     use_jit_loop,
     uses_tanh,
 )
-from ._packed_gemm import RecurrentProduct, packed_product, tanh_address, vector_tanh
+from ._packed_gemm import RecurrentProduct, packed_product, packs, tanh_address, vector_tanh
 from ._parallel import NO_BARRIER, enabled, in_row_blocks, step_done, with_partner
 
 # The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks, which
@@ -131,19 +131,16 @@ def _unit_halves(batch, units):
 def _packed_unit_blocks(recurrent_kernel, batch, steps, dtype):
     """[(u0, u1, product), ...] for the forward loop in blocks of units (``_unit_halves``), each product
     this block's columns of U, gate after gate, packed once for all steps; None where it does not apply
-    (or the products would not be packed: too few steps, not float32/float64)."""
+    (nor where the products would not be packed: too few steps, as in generation, or not float32/64)."""
     units = recurrent_kernel.shape[0]
     halves = _unit_halves(batch, units)
-    if halves is None:
+    if halves is None or not packs(batch, steps, dtype):
         return None
     unit_blocks = []
     for u0, u1 in halves:
         columns = np.concatenate([recurrent_kernel[:, g * units + u0:g * units + u1] for g in range(4)],
                                  axis=1)  # (H, 4 (u1 - u0))
-        product = RecurrentProduct(columns, batch, dtype, steps)
-        if product.jit_arguments() is None:
-            return None
-        unit_blocks.append((u0, u1, product))
+        unit_blocks.append((u0, u1, RecurrentProduct(columns, batch, dtype, steps)))
     return unit_blocks
 
 
@@ -483,14 +480,12 @@ def _backward_in_unit_blocks(recurrent_kernel, dtype, phi, sigma, d_outputs_tm, 
     does not apply or cannot run, with nothing done."""
     steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
     halves = _unit_halves(batch, units)
-    if halves is None:
+    if halves is None or not packs(batch, steps, dtype):
         return False
     products, sides = [], []
     for u0, u1 in halves:
         products.append(RecurrentProduct(recurrent_kernel.T[:, u0:u1], batch, dtype, steps))  # (4H, u1 - u0)
         packed = products[-1].jit_arguments()
-        if packed is None:  # not packed (too few steps, or not float32/float64)
-            return False
         sides.append((0, batch, u0, u1, *packed, tanh_address(dtype), phi, sigma, d_outputs_tm, d_next_h,
                       d_next_c, preact, gates, cell, c_act, bias_rows, delta_h))
     return with_partner(_backward_loop_packed, *sides)
