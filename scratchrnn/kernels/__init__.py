@@ -164,6 +164,31 @@ one the size rule picks.
    five NumPy ones (``lstm.SMALL_MAX_ROWS`` has the crossover measurements). The alphabet tutorial's
    LSTM forward + backward: 46 -> 31 us per batch; its 300 epochs 1.02 -> 0.94-0.96 s.
 
+15. The output side under this backend (``kernels/output.py``): softmax as two Numba passes around
+   NumPy's exp, and cross-entropy's value with its logits gradient in one pass, in the memory order that
+   TimeDistributed hands on (1600 x 65 float32, us: softmax 239 -> 147, value + gradient 168 -> 114).
+
+16. glibc's heap (``_heap``): a training step of LSTM/GRU(128) frees ~12 MB of arrays each step, more
+   than glibc's trim threshold had grown to (twice the largest block freed, ~3 MB), so the heap shrank
+   at the end of each step and faulted back in during the next (~1,300 page faults per GRU(128) step);
+   which processes did so depended on where small long-lived blocks landed, hence "two speeds per
+   process". One 16 MiB block freed at import lifts the threshold: GRU(128) step 12.96 -> 10.09 ms,
+   SimpleRNN(128) 6.89 -> 5.33, LSTM(128) no longer 8.4-9.0 in some processes and 6.6-7.6 in others.
+
+17. LSTM: b of (L1) is added in the loop's pass that adds h_{t-1} U, and d_bias (dL6) is summed row by
+   row as the loop makes delta_z, instead of a NumPy pass over (T, B, 4H) for each (B32 T50 H128: ~190
+   and ~160 us a step). The step's gradients of a large model (16 MiB or more) are made per layer for
+   its backward pass and let go when the next step begins (``models.TRANSIENT_GRADIENT_BYTES``), so
+   they never sit beside the forward caches: peak RSS of the 3 x LSTM(700) step 401 -> 390 MB.
+
+18. LSTM with MKL, thin batches (``lstm.UNIT_BLOCKS_MAX_BATCH``): a pass on two threads as two blocks
+   of units instead of rows. Half of B12 is six rows, whose packed products run at 57-62 GFLOP/s; all
+   twelve rows against half the columns run at 84-85. Each thread packs its units' columns of U (gate
+   after gate; U^T's rows for the backward), and the two meet after every step
+   (``_parallel.with_partner``/``step_done``: h_t, or delta_z_t, must be whole before either reads it).
+   3 x LSTM(700) B12 T100 step 419-429 -> 353-360 ms. ``lstm.UNIT_BLOCKS_MIN_UNITS`` keeps short steps
+   (H < 384) in rows: there the meeting costs more than the thicker product saves.
+
 Leads not taken or tried and dropped (measure before adding): Numba with SVML (``intel-cmplr-lib-rt``)
 vectorises tanh and exp and could move the jit/blas crossover up; the layer wavefront of DESIGN.md
 (two layers' per-step products at once, one thread each: 873 us per layer-step against 1172 us for the

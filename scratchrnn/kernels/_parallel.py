@@ -11,6 +11,12 @@ same two threads, and OpenBLAS's pool is never woken. Training step, wall ms, me
 runs each), one thread -> two: LSTM(128) B32 T50 10.8-11.6 -> 7.5-8.3; 3 x LSTM(700) B12 T100
 490-515 -> 397-424.
 
+A pass of a thin batch runs instead as two blocks of units (``with_partner``): each thread needs the
+other's half of h_t (or delta_z_t) before its next product, so the two meet after every step at
+``step_done``, both spinning on two counters; they start together or not at all (a second calling
+thread, with the helper busy, runs the pass alone in blocks of rows), and a side that fails releases
+the other before its error reaches the caller.
+
 One helper thread (a daemon, started on first use, started again in a forked child) runs the second
 half of each piece of work while the calling thread runs the first. An exception in either half is
 raised in the caller once both are done. The two sides hand work over through two counters that they
