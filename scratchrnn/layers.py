@@ -24,7 +24,7 @@ import numpy as np
 from . import activations, initializers
 from .backend import BACKENDS, cell_module, get_backend
 from .kernels import output
-from .kernels._parallel import matrix_product
+from .kernels._parallel import matrix_product, matrix_products
 from .validation import check_array, check_choice, check_positive_int
 
 _name_counters: defaultdict = defaultdict(itertools.count)
@@ -492,13 +492,13 @@ class Dense(Layer):
         self._cache = None
         dz = _activation_backward(self.activation, z, a, dy) if through_activation else dy
         flat_x, flat_dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
-        grads = [matrix_product(flat_x.T, flat_dz)]  # (D, units), summed over batch and time in one GEMM
-        if self.use_bias:
-            grads.append(flat_dz.sum(axis=0))
-        self._store_gradients(grads)
-        if not d_inputs:
-            return None
-        return matrix_product(flat_dz, self.weights[0].T).reshape(*dz.shape[:-1], x.shape[-1])  # (..., D)
+        # dW (D, units), summed over batch and time in one GEMM, and dx (N, D): two threads, one hand-over
+        products = [(flat_x.T, flat_dz, None)]
+        if d_inputs:
+            products.append((flat_dz, self.weights[0].T, None))
+        d_kernel, *d_x = matrix_products(products)
+        self._store_gradients([d_kernel, flat_dz.sum(axis=0)] if self.use_bias else [d_kernel])
+        return d_x[0].reshape(*dz.shape[:-1], x.shape[-1]) if d_inputs else None  # (..., D)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)

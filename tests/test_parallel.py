@@ -202,3 +202,33 @@ def test_a_failing_partner_releases_the_other(two_threads, failing_side):
     with pytest.raises(ValueError, match="this side failed"):
         _parallel.with_partner(_fails_or_waits, *args)
     assert _parallel.with_partner(_fails_or_waits, (False,), (False,))  # the helper still serves
+
+
+@pytest.mark.parametrize("shapes", [
+    [(5, 9, 7), (3, 9, 7)],  # dW and dU of a backward pass: the second straddles the half
+    [(9, 4, 3), (4, 9, 5), (2, 2, 2)],
+    [(6, 5, 1), (6, 5, 1)],  # one column each: never cut
+    [(8, 3, 6)],  # alone: split as a single product would be
+], ids=str)
+@pytest.mark.parametrize("given_out", [False, True])
+def test_products_together_are_the_products(two_threads, monkeypatch, shapes, given_out):
+    rng = np.random.default_rng(5)
+    products = [(rng.standard_normal((m, k)).astype(np.float32),
+                 rng.standard_normal((k, n)).astype(np.float32),
+                 np.full((m, n), np.nan, dtype=np.float32) if given_out else None) for m, k, n in shapes]
+    hand_overs = []
+    both = _parallel._both
+    monkeypatch.setattr(_parallel, "_both", lambda *args: hand_overs.append(1) or both(*args))
+    results = _parallel.matrix_products(products)
+    assert len(hand_overs) == 1
+    for (a, b, out), result in zip(products, results, strict=True):
+        np.testing.assert_allclose(result, a @ b, rtol=1e-5, atol=1e-5)
+        assert result is out or not given_out
+
+
+def test_products_together_fall_back_one_by_one(monkeypatch):
+    """Below the split size, or with any product MKL does not take, each goes to ``matrix_product``."""
+    a, b = np.ones((3, 2)), np.ones((2, 4))
+    results = _parallel.matrix_products([(a, b, None), (a.astype(np.float32), b.astype(np.float32), None)])
+    np.testing.assert_array_equal(results[0], a @ b)
+    assert results[1].dtype == np.float32

@@ -27,7 +27,7 @@ from numba.np.numpy_support import as_dtype
 
 from .. import activations
 from ..cells import batch_major, flat_steps, time_major
-from ._parallel import matrix_product
+from ._parallel import matrix_product, matrix_products
 
 # -- activations by code ---------------------------------------------------------------------------
 TANH, SIGMOID, HARD_SIGMOID, RELU, LINEAR = range(5)
@@ -189,14 +189,17 @@ def input_projection(x, kernel, input_bias, go_backwards):
     return x_tm, x_projected
 
 
-def summed_over_steps(inputs_tm, deltas_tm, out=None):
-    """sum_t inputs_t^T deltas_t (K, G) for (T, B, K) and (T, B, G): ONE matrix product over all steps,
-    written into ``out`` (a C-contiguous (K, G) array of the same dtype) when given.
+def summed_over_steps(*terms) -> list:
+    """For each term (inputs_tm, deltas_tm, out): sum_t inputs_t^T deltas_t (K, G) for (T, B, K) and
+    (T, B, G), ONE matrix product over all steps, written into ``out`` (a C-contiguous (K, G) array of
+    the same dtype, or None for a new one). The terms of a backward pass go to the two threads together
+    (``matrix_products``: one hand-over, no product split that need not be).
 
     ``matrix_product`` falls back to np.dot rather than @: for T*B = 1 (the stateful batch-1 case)
     NumPy's matmul took 22 us for the (50, 1) x (1, 200) product where np.dot took 3 us.
     """
-    return matrix_product(flat_steps(inputs_tm).T, flat_steps(deltas_tm), out=out)
+    return matrix_products([(flat_steps(inputs_tm).T, flat_steps(deltas_tm), out)
+                            for inputs_tm, deltas_tm, out in terms])
 
 
 def spend(cache, key):

@@ -360,9 +360,10 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     bias_deltas = (delta_xp, delta_rec) if reset_after else (delta_xp,)  # (dL10a) (dL10b)
 
     # Weight gradients summed over all steps, one GEMM per weight (per column block for dL9b).
-    d_kernel = summed_over_steps(x_tm, delta_xp)  # (dL8) (D, 3H)
-    d_recurrent = np.concatenate([summed_over_steps(a, d) for a, d in recurrent_blocks],
-                                 axis=1)  # (dL9a) (dL9b) (H, 3H)
+    d_kernel, *recurrent_parts = summed_over_steps(
+        (x_tm, delta_xp, None),  # (dL8) (D, 3H)
+        *[(a, d, None) for a, d in recurrent_blocks])  # (dL9a) (dL9b)
+    d_recurrent = np.concatenate(recurrent_parts, axis=1)  # (dL9a) (dL9b) (H, 3H)
     d_bias = None
     if bias is not None:
         d_bias = np.stack([d.sum(axis=(0, 1)) for d in bias_deltas]).reshape(

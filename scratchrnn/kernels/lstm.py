@@ -383,8 +383,9 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     del d_outputs_tm, preact  # freed (with the cache) before the GEMMs below allocate
 
     if not small:  # weight gradients summed over all steps, one GEMM each
-        d_kernel = summed_over_steps(x_tm, delta_z, targets[0])  # (dL4) (D, 4H)
-        d_recurrent = summed_over_steps(hidden[:-1], delta_z, targets[1])  # (dL5) (H, 4H)
+        d_kernel, d_recurrent = summed_over_steps(
+            (x_tm, delta_z, targets[0]),  # (dL4) (D, 4H)
+            (hidden[:-1], delta_z, targets[1]))  # (dL5) (H, 4H)
     if d_bias is not None and batch > 1:
         bias_rows.sum(axis=0, out=d_bias)  # (dL6) (4H,)
     # (dL7) (B, T, D), written over c_0..c_T where it fits: the cell states are spent

@@ -87,8 +87,9 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
             transposed_product(delta_a[t], d_next)  # (dL1) for step t-1, (dL7) at t = 1
 
     # Weight gradients summed over all steps, one GEMM each.
-    d_kernel = summed_over_steps(x_tm, delta_a, targets[0])  # (dL3) (D, H)
-    d_recurrent = summed_over_steps(hidden[:-1], delta_a, targets[1])  # (dL4) (H, H)
+    d_kernel, d_recurrent = summed_over_steps(
+        (x_tm, delta_a, targets[0]),  # (dL3) (D, H)
+        (hidden[:-1], delta_a, targets[1]))  # (dL4) (H, H)
     d_bias = None if bias is None else delta_a.sum(axis=(0, 1), out=targets[2])  # (dL5) (H,)
     d_x = None if not d_inputs else input_gradient(delta_a, kernel, cache["go_backwards"])  # (dL6) (B, T, D)
 
