@@ -53,6 +53,10 @@ MKL_MIN_WORK = 1 << 18
 # generation, ms per character: 1.10 with NumPy's, 1.55 with MKL's), so such products stay NumPy's.
 MKL_MIN_ROWS = 16
 MIN_SPLIT_WORK = 1 << 22
+# ``matrix_products`` deals whole products to the two threads below this many multiply-adds in all, where
+# a hand-over and a thin half cost most; above, a whole product on each thread made MKL keep larger
+# buffers (3 x LSTM(700) step, peak RSS 391 -> 395 MB) and saved nothing (369 against 371 ms).
+TOGETHER_MAX_WORK = 1 << 28
 
 
 def _thread_count() -> int:
@@ -276,9 +280,10 @@ def matrix_products(products) -> list:
     """[a @ b for (a, b, out) in products], each into its ``out`` where given (as ``matrix_product``),
     with one hand-over: the products are dealt to the two threads by their multiply-adds, the one that
     straddles the half split by columns. Against a split of each product (LSTM(128) B32 T50, dW and dU
-    of one backward pass, us): 1588 -> 1212; one thread 2287."""
+    of one backward pass, us): 1588 -> 1212; one thread 2287. From TOGETHER_MAX_WORK multiply-adds in
+    all, each product is split on its own as before."""
     work = [a.shape[0] * a.shape[-1] * b.shape[-1] for a, b, _ in products]  # checked by _for_mkl below
-    if sum(work) < MIN_SPLIT_WORK or not enabled():  # the cheap test first, as in matrix_product
+    if not MIN_SPLIT_WORK <= sum(work) < TOGETHER_MAX_WORK or not enabled():  # cheap tests first
         return [matrix_product(a, b, out) for a, b, out in products]
     ready = [_for_mkl(a, b, out) for a, b, out in products]
     if None in ready:
