@@ -1,7 +1,12 @@
-"""Shared helpers for the cell tests: random weights in Keras shapes and a finite-difference check of
-a cell module's backward against its forward."""
+"""Shared helpers for the cell and kernel tests: random weights in Keras shapes, a finite-difference
+check of a cell module's backward against its forward, and a test file's tests run again without the
+JIT."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -59,3 +64,16 @@ def check_cell(cell, x, states, weights, rng, ledger=True, **options):
             np.testing.assert_allclose(grads.ledger[name].sum(axis=0), g, rtol=1e-10, atol=1e-12)
     report = gradcheck.check_gradients(loss, arrays, analytic)
     return report, grads
+
+
+def run_without_jit(test_file, selection: str) -> None:
+    """The tests of ``test_file`` that pytest's -k ``selection`` picks, again in a fresh process with
+    NUMBA_DISABLE_JIT=1 (and 4 hypothesis examples each): the kernel code must also be correct as Python.
+    Fails, with pytest's output, unless they pass (pytest's exit code 5, none selected, fails too)."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1", SCRATCHRNN_KERNEL_EXAMPLES="4")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test_file), "-k", selection, "-q", "-x",
+         "-p", "no:cacheprovider"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

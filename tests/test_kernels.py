@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from cellcheck import CELLS, random_problem
+from cellcheck import CELLS, random_problem, run_without_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -235,13 +233,7 @@ def test_unknown_activation_and_wrong_gru_bias_are_refused_like_the_cells():
 
 def test_kernels_as_plain_python_with_numba_disable_jit():
     """The same parity tests with NUMBA_DISABLE_JIT=1: the kernel code is also correct as Python."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", SCRATCHRNN_KERNEL_EXAMPLES="4")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-k", "not disable_jit", "-q", "-x",
-         "-p", "no:cacheprovider"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    run_without_jit(__file__, "not disable_jit")
 
 
 @pytest.mark.parametrize("loop", LOOPS)

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from cellcheck import run_without_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -161,10 +162,4 @@ def test_a_steps_arrays_stay_in_the_heap_after_import():
 
 def test_output_kernels_as_plain_python_with_numba_disable_jit():
     """The parity tests above with NUMBA_DISABLE_JIT=1: the kernel code is also correct as Python."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", SCRATCHRNN_KERNEL_EXAMPLES="4")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, "-k", "like_the_reference or float32 or twins", "-q", "-x",
-         "-p", "no:cacheprovider"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]  # 5: none selected
+    run_without_jit(__file__, "like_the_reference or float32 or twins")
