@@ -37,6 +37,7 @@ Where Keras differs, knowingly:
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 
@@ -178,15 +179,18 @@ class Optimizer:
         Raises NonFiniteGradientError, leaving parameters, slots and ``iterations`` untouched, when
         the gradient holds an infinity or a NaN.
         """
-        if type(grads) is np.ndarray:
-            if not (type(params) is np.ndarray and params.shape == self._size and grads.shape == self._size
-                    and params.dtype == self._dtype and grads.dtype == self._dtype):
+        if isinstance(grads, np.ndarray):
+            if not (type(params) is np.ndarray and type(grads) is np.ndarray and params.shape == self._size
+                    and grads.shape == self._size and params.dtype == self._dtype
+                    and grads.dtype == self._dtype):
                 self._prepare(params, grads)
             parts = ((0, grads),)
         else:
             parts = self._check_parts(params, grads)
         if segments is not self._segments_seen:
             self._check_segments(segments, params.shape[0])
+        if self.clipnorm is not None and len(parts) > 1:
+            self._check_tensors_within(parts)  # before anything is written
 
         norm = math.sqrt(float(np.dot(grads, grads)) if len(parts) == 1         # (C0)
                          else sum(float(np.dot(g, g)) for _, g in parts))
@@ -201,9 +205,8 @@ class Optimizer:
         if len(self._slots) < len(self._slot_names):  # the first step: slots only now, once it is sure
             self._slots = {key: np.full(params.shape, self._slot_init.get(key, 0.0), dtype=params.dtype)
                            for key in self._slot_names}
-        t = self.iterations + 1
+        t, whole = self.iterations + 1, len(parts) == 1
         for start, g in parts:
-            whole = len(parts) == 1
             part = slice(start, start + g.shape[0])
             clipped = self._clipped if whole else self._clipped[part]
             if self.clipvalue is not None:
@@ -233,11 +236,8 @@ class Optimizer:
         out = None
         end = offset + grads.shape[0]
         for start, stop in self._bounds:
-            if stop <= offset or start >= end:
+            if not offset <= start < end:  # another part's tensor (``_check_tensors_within``)
                 continue
-            if start < offset or stop > end:
-                raise ValueError(f"segments: expected each tensor inside one part of grads, got the slice "
-                                 f"{start}:{stop} across the part {offset}:{end}")
             tensor = grads[start - offset:stop - offset]
             norm = math.sqrt(float(np.dot(tensor, tensor)))
             if not math.isfinite(norm):
@@ -248,6 +248,16 @@ class Optimizer:
                     np.copyto(out, grads)
                 np.multiply(tensor, c / norm, out=out[start - offset:stop - offset])
         return grads if out is None else out
+
+    def _check_tensors_within(self, parts) -> None:
+        """Per-tensor clipping needs each tensor (segment) inside one part of the gradient."""
+        ends = {start: start + array.shape[0] for start, array in parts}
+        starts = sorted(ends)
+        for start, stop in self._bounds:
+            offset = starts[bisect.bisect_right(starts, start) - 1]
+            if stop > ends[offset]:
+                raise ValueError(f"segments: expected each tensor inside one part of grads, got the slice "
+                                 f"{start}:{stop} across the part {offset}:{ends[offset]}")
 
     def _check_parts(self, params, parts) -> tuple:
         """``parts`` checked against ``params`` (the buffers prepared for them): ((start, array), ...)."""

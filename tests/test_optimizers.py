@@ -564,6 +564,12 @@ def test_parts_are_checked():
     with pytest.raises(ValueError, match="segments: expected each tensor inside one part"):
         opt.apply(params, in_parts(g, 3), [slice(0, 4), slice(4, 6)])
     assert opt.iterations == 0 and not params.any()
+    with pytest.raises(ValueError, match="segments: expected each tensor inside one part"):
+        opt.apply(params, in_parts(g, 2, 4), [slice(0, 2), slice(2, 5), slice(5, 6)])  # in a later part
+    assert opt.iterations == 0 and not params.any()  # not even the first part was updated
+    g_sub = np.ones(6).view(np.ndarray).view(type("Sub", (np.ndarray,), {}))
+    opt.apply(params, g_sub)  # a subclass of ndarray is a whole gradient too
+    assert opt.iterations == 1
 
 
 def test_a_non_finite_part_changes_nothing():
