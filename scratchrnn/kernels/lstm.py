@@ -119,10 +119,12 @@ def _bias_or_empty(bias, dtype):
     return np.empty(0, dtype) if bias is None else as_contiguous(bias, dtype)
 
 
-def _unit_halves(batch, units):
+def _unit_halves(batch, units, steps, dtype):
     """[(0, u1), (u1, units)]: the units split in two for a pass on two threads, where a block of rows
-    would be too thin for the packed product (``UNIT_BLOCKS_MAX_BATCH``); None otherwise."""
-    if batch > UNIT_BLOCKS_MAX_BATCH or units < 2 * UNIT_BLOCKS_MIN_UNITS or not enabled():
+    would be too thin for the packed product (``UNIT_BLOCKS_MAX_BATCH``); None otherwise, and where the
+    blocks' products would not be packed (too few steps, as in generation, or not float32/64)."""
+    if (batch > UNIT_BLOCKS_MAX_BATCH or units < 2 * UNIT_BLOCKS_MIN_UNITS or not enabled()
+            or not packs(batch, steps, dtype)):
         return None
     half = (units + 1) // 2
     return [(0, half), (half, units)]
@@ -130,11 +132,10 @@ def _unit_halves(batch, units):
 
 def _packed_unit_blocks(recurrent_kernel, batch, steps, dtype):
     """[(u0, u1, product), ...] for the forward loop in blocks of units (``_unit_halves``), each product
-    this block's columns of U, gate after gate, packed once for all steps; None where it does not apply
-    (nor where the products would not be packed: too few steps, as in generation, or not float32/64)."""
+    this block's columns of U, gate after gate, packed once for all steps; None where it does not apply."""
     units = recurrent_kernel.shape[0]
-    halves = _unit_halves(batch, units)
-    if halves is None or not packs(batch, steps, dtype):
+    halves = _unit_halves(batch, units, steps, dtype)
+    if halves is None:
         return None
     unit_blocks = []
     for u0, u1 in halves:
@@ -480,8 +481,8 @@ def _backward_in_unit_blocks(recurrent_kernel, dtype, phi, sigma, d_outputs_tm, 
     """The MKL backward loop as two blocks of units on two threads (``_unit_halves``); False where it
     does not apply or cannot run, with nothing done."""
     steps, batch, units = cell.shape[0] - 1, cell.shape[1], cell.shape[2]
-    halves = _unit_halves(batch, units)
-    if halves is None or not packs(batch, steps, dtype):
+    halves = _unit_halves(batch, units, steps, dtype)
+    if halves is None:
         return False
     products, sides = [], []
     for u0, u1 in halves:
