@@ -286,7 +286,7 @@ def load_checkpoint(filepath, restore_rng: bool = True):
     header, arrays = read_checkpoint(filepath)
     where = repr(str(filepath))
     try:
-        model = Sequential([layers.from_config(spec["class_name"], spec["config"])
+        model = Sequential([layers.deserialize(spec)
                             for spec in header["model"]["layers"]], name=header["model"].get("name"))
     except _REBUILD_ERRORS as error:
         raise CheckpointError(f"{where}: its architecture cannot be rebuilt ({error})") from None

@@ -256,18 +256,17 @@ def test_regression_targets_of_one_unit_output_are_reshaped_like_keras():
 def test_the_first_recurrent_layer_skips_the_gradient_of_the_data(monkeypatch):
     """The model never uses dLoss/dx of its input data, so its first recurrent layer is not asked
     for it (one GEMM less per batch); the weight gradients are those of a full backward."""
-    from scratchrnn import layers as layers_module
-    from scratchrnn.layers import LSTM, Dense
+    from scratchrnn.layers import LSTM, Dense, recurrent
     from scratchrnn.models import Sequential
 
     asked = []
-    original = layers_module._Recurrent.backward
+    original = recurrent._Recurrent.backward
 
     def spy(self, dy, d_inputs=True):
         asked.append((self.name, d_inputs))
         return original(self, dy, d_inputs)
 
-    monkeypatch.setattr(layers_module._Recurrent, "backward", spy)
+    monkeypatch.setattr(recurrent._Recurrent, "backward", spy)
     model = Sequential([LSTM(3, input_shape=(4, 2), return_sequences=True), LSTM(3), Dense(2)])
     model.compile(loss="mse", optimizer="sgd")
     x = np.linspace(-1, 1, 24).reshape(3, 4, 2)

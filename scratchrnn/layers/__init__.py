@@ -1,0 +1,29 @@
+"""Layers: objects that own parameters, their gradients and (for stateful RNNs) the carried state.
+
+They never hold the math of the cells: recurrent layers call a cell's forward/backward (``cells/`` or
+the Numba ``kernels/``), and the few lines of math of the other layers sit beside them. The modules
+follow Keras's split; ``base`` holds the contract every layer keeps.
+"""
+
+from __future__ import annotations
+
+from .base import DTYPES, KerasTensor, Layer, Node
+from .core import Activation, Dense
+from .embeddings import Embedding
+from .recurrent import GRU, LSTM, SimpleRNN
+from .wrappers import TimeDistributed
+
+_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding)
+LAYER_CLASSES = {cls.__name__: cls for cls in _CLASSES}
+
+
+def deserialize(spec: dict) -> Layer:
+    """Rebuild a layer from ``{"class_name": ..., "config": layer.get_config()}`` (checkpoints)."""
+    class_name = spec["class_name"]
+    if class_name not in LAYER_CLASSES:
+        raise ValueError(f"class_name: expected one of {sorted(LAYER_CLASSES)}, got {class_name!r}")
+    return LAYER_CLASSES[class_name].from_config(dict(spec["config"]))
+
+
+__all__ = ["DTYPES", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
+           *LAYER_CLASSES]
