@@ -265,8 +265,8 @@ class Layer:
 
     def _first_node(self):
         if not self._inbound_nodes:
-            raise AttributeError(f"layer {self.name!r} has not been called on symbolic tensors yet, so it has "
-                                 "no input or output tensor")
+            raise AttributeError(f"layer {self.name!r} has not been called on symbolic tensors yet, so it "
+                                 "has no input or output tensor")
         return self._inbound_nodes[0]
 
     def forward(self, x, **kwargs):

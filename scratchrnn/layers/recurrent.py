@@ -131,7 +131,8 @@ class _Recurrent(Layer):
 
     def check_state_shapes(self, shapes) -> None:
         if shapes and len(shapes) != self.state_count:
-            raise ValueError(f"initial_state: {self.name!r} expected {self.state_count} tensors, got {len(shapes)}")
+            raise ValueError(f"initial_state: {self.name!r} expected {self.state_count} tensors, "
+                             f"got {len(shapes)}")
         for i, shape in enumerate(shapes):
             if len(shape) != 2 or shape[1] != self.units:
                 raise ValueError(f"initial_state[{i}]: {self.name!r} expected shape (batch, {self.units}), "
