@@ -10,10 +10,14 @@ from __future__ import annotations
 from .base import DTYPES, KerasTensor, Layer, Node
 from .core import Activation, Dense
 from .embeddings import Embedding
+from .merging import Add, Concatenate, add, concatenate
 from .recurrent import GRU, LSTM, SimpleRNN
+from .regularization import Dropout, SpatialDropout1D
+from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed
 
-_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding)
+_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding,
+            Dropout, SpatialDropout1D, RepeatVector, Flatten, Reshape, Concatenate, Add)
 LAYER_CLASSES = {cls.__name__: cls for cls in _CLASSES}
 
 
@@ -26,4 +30,4 @@ def deserialize(spec: dict) -> Layer:
 
 
 __all__ = ["DTYPES", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
-           *LAYER_CLASSES]
+           *LAYER_CLASSES, "concatenate", "add"]
