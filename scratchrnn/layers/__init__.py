@@ -8,16 +8,22 @@ follow Keras's split; ``base`` holds the contract every layer keeps.
 from __future__ import annotations
 
 from .base import DTYPES, KerasTensor, Layer, Node
+from .convolutional import Conv1D
 from .core import Activation, Dense
 from .embeddings import Embedding
-from .merging import Add, Concatenate, add, concatenate
+from .pooling import (
+    GlobalAveragePooling1D,
+    GlobalAvgPool1D,
+    GlobalMaxPool1D,
+    GlobalMaxPooling1D,
+    MaxPool1D,
+    MaxPooling1D,
+)
 from .recurrent import GRU, LSTM, SimpleRNN
-from .regularization import Dropout, SpatialDropout1D
-from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed
 
-_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding,
-            Dropout, SpatialDropout1D, RepeatVector, Flatten, Reshape, Concatenate, Add)
+_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding, Conv1D,
+            MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D)
 LAYER_CLASSES = {cls.__name__: cls for cls in _CLASSES}
 
 
@@ -30,4 +36,4 @@ def deserialize(spec: dict) -> Layer:
 
 
 __all__ = ["DTYPES", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
-           *LAYER_CLASSES, "concatenate", "add"]
+           *LAYER_CLASSES, "MaxPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D"]
