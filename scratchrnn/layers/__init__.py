@@ -11,6 +11,7 @@ from .base import DTYPES, KerasTensor, Layer, Node
 from .convolutional import Conv1D
 from .core import Activation, Dense
 from .embeddings import Embedding
+from .merging import Add, Concatenate, add, concatenate
 from .pooling import (
     GlobalAveragePooling1D,
     GlobalAvgPool1D,
@@ -20,10 +21,13 @@ from .pooling import (
     MaxPooling1D,
 )
 from .recurrent import GRU, LSTM, SimpleRNN
+from .regularization import Dropout, SpatialDropout1D
+from .reshaping import Flatten, RepeatVector, Reshape
 from .wrappers import TimeDistributed
 
 _CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding, Conv1D,
-            MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D)
+            MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D,
+            Dropout, SpatialDropout1D, RepeatVector, Flatten, Reshape, Concatenate, Add)
 LAYER_CLASSES = {cls.__name__: cls for cls in _CLASSES}
 
 
@@ -36,4 +40,4 @@ def deserialize(spec: dict) -> Layer:
 
 
 __all__ = ["DTYPES", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
-           *LAYER_CLASSES, "MaxPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D"]
+           *LAYER_CLASSES, "MaxPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D", "concatenate", "add"]

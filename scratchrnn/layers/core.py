@@ -126,3 +126,8 @@ class Activation(Layer):
     def get_config(self):
         return dict(super().get_config(), activation=self.activation)
 
+
+# Keras 2 tutorials import Dropout, SpatialDropout1D, Flatten, Reshape and RepeatVector from
+# keras.layers.core: the same imports work from scratchrnn.layers.core.
+from .regularization import Dropout, SpatialDropout1D  # noqa: E402, F401
+from .reshaping import Flatten, RepeatVector, Reshape  # noqa: E402, F401
