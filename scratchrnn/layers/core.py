@@ -94,8 +94,9 @@ class Dense(Layer):
         config = dict(super().get_config(), units=self.units, activation=self.activation,
                       use_bias=self.use_bias)
         for key, value in zip(("kernel_initializer", "bias_initializer"), self._initializer_names):
-            if isinstance(value, str):
-                config[key] = value
+            saved = initializers.serialize(value)  # a name, or an Initializer's class_name and config
+            if saved is not None:
+                config[key] = saved
         return config
 
 

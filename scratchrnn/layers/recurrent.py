@@ -202,8 +202,9 @@ class _Recurrent(Layer):
                       go_backwards=self.go_backwards, stateful=self.stateful)
         for key, value in (("kernel_initializer", kernel), ("recurrent_initializer", recurrent),
                            ("bias_initializer", bias)):
-            if isinstance(value, str):
-                config[key] = value
+            saved = initializers.serialize(value)  # a name, or an Initializer's class_name and config
+            if saved is not None:
+                config[key] = saved
         return config
 
 
