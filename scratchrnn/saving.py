@@ -89,7 +89,7 @@ def save_checkpoint(model, filepath, include_optimizer: bool = True) -> None:
     _check_finite(model, filepath)
     header = {
         "format": FORMAT, "version": VERSION, "scratchrnn_version": __version__,
-        "model": model.get_config(), "build_input_shape": list(model.build_input_shape),
+        "model": model.get_config(), "build_input_shape": list(model.inputs[0].shape),
         "dtype": str(model.dtype), "weights": _weight_list(model),
         "epoch": model.epoch, "step": model.step, "rng": rng.get_state(),
         "vocabulary": None if model.vocabulary is None else list(model.vocabulary),
@@ -280,27 +280,33 @@ def _restore_states(model, arrays) -> None:
 def load_checkpoint(filepath, restore_rng: bool = True):
     """The model saved in ``filepath``; CheckpointError (or FileNotFoundError) for anything else.
     The library's random state is left as it was, unless the load succeeds with ``restore_rng``."""
-    from . import layers, losses, optimizers
-    from .models import Sequential
+    from . import losses, optimizers
+    from .models import Model, Sequential
 
     header, arrays = read_checkpoint(filepath)
     where = repr(str(filepath))
+    functional = header["model"].get("class_name") == "Functional"
+    caller_rng = rng.get_state()
     try:
-        model = Sequential([layers.deserialize(spec)
-                            for spec in header["model"]["layers"]], name=header["model"].get("name"))
+        # A functional model's layers are built as its graph is made again; a Sequential's weights are
+        # planned from the header's input shape first, and built only when they match the file's.
+        model = (Model if functional else Sequential).from_config(header["model"])
     except _REBUILD_ERRORS as error:
         raise CheckpointError(f"{where}: its architecture cannot be rebuilt ({error})") from None
+    finally:  # building drew initial weights that the file's replace: not the caller's draws
+        rng.set_state(caller_rng)
     if str(model.dtype) != header["dtype"]:
         raise CheckpointError(f"{where}: its header says dtype {header['dtype']}, its layers "
                               f"{model.dtype}")
-    _check_architecture(model, header, filepath, input_shape=header["build_input_shape"])
+    _check_architecture(model, header, filepath, input_shape=None if functional else
+                        header["build_input_shape"])
     weights = _stored_weights(header, arrays, filepath)
     stage = "its architecture cannot be rebuilt"
-    caller_rng = rng.get_state()
     try:
         try:
-            model.build(tuple(header["build_input_shape"]))
-        finally:  # building drew initial weights that the file's replace: not the caller's draws
+            if not functional:
+                model.build(tuple(header["build_input_shape"]))
+        finally:
             rng.set_state(caller_rng)
         stage = "its weights or carried states cannot be restored"
         model.set_weights(weights)

@@ -294,27 +294,27 @@ def test_gradients_in_parts_train_as_the_one_buffer(monkeypatch):
     """With the gradients made per layer for each backward pass (as for large models), training goes
     exactly as with the one buffer: each part is filled with NaN first, so an element that a backward
     pass left unwritten would stop the step; and layer.gradients show the last step's gradients."""
-    from scratchrnn import models
+    from scratchrnn.models import training
     rng = np.random.default_rng(0)
     x = rng.integers(0, 7, (4, 5)).astype(float)
     y = np.eye(6)[rng.integers(0, 6, (4, 5))]
     runs = []
     for threshold in (np.inf, 0):
-        monkeypatch.setattr(models, "TRANSIENT_GRADIENT_BYTES", threshold)
+        monkeypatch.setattr(training, "TRANSIENT_GRADIENT_BYTES", threshold)
         set_random_seed(3)
         model = every_layer_model()
         model.build((None, 5))
-        assert model._transient_gradients == (threshold == 0)
         made = model._gradient_part
 
-        def poisoned(index, made=made):
-            part = made(index)
+        def poisoned(layer, made=made):
+            part = made(layer)
             if part is not None:
                 part[1][:] = np.nan
             return part
 
         monkeypatch.setattr(model, "_gradient_part", poisoned)
         logs = [model.train_on_batch(x, y) for _ in range(3)]
+        assert model._transient_gradients == (threshold == 0)
         gradients = [g.copy() for layer in model.layers for g in layer.gradients]
         runs.append((logs, model.get_weights(), gradients))
     (logs_flat, weights_flat, grads_flat), (logs_parts, weights_parts, grads_parts) = runs

@@ -123,8 +123,6 @@ INPUT_CASES = {
               ["x:", "expected finite numbers", "got inf at index (4, 0, 0)"]),
     "x empty fit": (lambda: small_model().fit(X[:0], Y[:0], verbose=0), ValueError,
                     ["x:", "expected a non-empty array", "got shape (0, 3, 2)"]),
-    "x empty predict": (lambda: small_model().predict(X[:0]), ValueError,
-                        ["x:", "expected a non-empty array", "got shape (0, 3, 2)"]),
     "x empty evaluate": (lambda: small_model().evaluate(X[:0], Y[:0], verbose=0), ValueError,
                          ["x:", "expected a non-empty array", "got shape (0, 3, 2)"]),
     "y NaN": (lambda: small_model().fit(X, np.where(Y > 0, np.nan, Y), verbose=0), ValueError,

@@ -83,10 +83,13 @@ class Node:
                                     name=layer.name if len(output_shapes) == 1 else f"{layer.name}_{i}")
                         for i, shape in enumerate(output_shapes)]
         self.returns_list = layer.returns_list(len(self.outputs))
+        self.plain = not (layer.takes_list or state_count or layer.takes_training or self.returns_list)
 
-    def call(self, arrays: list, training: bool):
+    def call(self, arrays: list, training: bool) -> list:
         """The layer's outputs (a list, one per output tensor) for the arrays of ``inputs``."""
         layer = self.layer
+        if self.plain:  # one array in, one out: most calls, kept short for batch-1 training
+            return [layer.call(arrays[0])]
         main = arrays[:len(arrays) - self.state_count]
         x = main if layer.takes_list else main[0]
         kwargs = {"initial_state": arrays[len(main):]} if self.state_count else {}
@@ -95,15 +98,19 @@ class Node:
         y = layer.call(x, **kwargs)
         return y if self.returns_list else [y]
 
-    def backward(self, d_outputs: list, d_inputs: bool) -> list:
-        """dLoss/d(each input) (None where ``d_inputs`` is False) from dLoss/d(each output); the layer
-        writes its weight gradients into ``layer.gradients``."""
+    def backward(self, d_outputs: list, d_inputs: bool, through_activation: bool = True) -> list:
+        """dLoss/d(each input) (None where ``d_inputs`` is False) from dLoss/d(each output), or w.r.t.
+        the logits of an output activation when not ``through_activation``; the layer writes its weight
+        gradients into ``layer.gradients``."""
         layer = self.layer
         dy = d_outputs if self.returns_list else d_outputs[0]
-        dx = layer.backward(dy, d_inputs=d_inputs)
-        main = dx if layer.takes_list else [dx]
+        if through_activation:
+            dx = layer.backward(dy, d_inputs=d_inputs)
+        else:
+            dx = layer.backward(dy, d_inputs=d_inputs, through_activation=False)
         if not d_inputs:
-            main = [None] * (len(self.inputs) - self.state_count)
+            return [None] * len(self.inputs)
+        main = dx if layer.takes_list else [dx]
         if self.state_count:
             return main + list(layer.initial_state_gradients)
         return main
