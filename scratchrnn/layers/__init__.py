@@ -11,6 +11,7 @@ from .base import DTYPES, KerasTensor, Layer, Node
 from .convolutional import Conv1D
 from .core import Activation, Dense
 from .embeddings import Embedding
+from .input_layer import Input, InputLayer
 from .merging import Add, Concatenate, add, concatenate
 from .pooling import (
     GlobalAveragePooling1D,
@@ -23,9 +24,9 @@ from .pooling import (
 from .recurrent import GRU, LSTM, SimpleRNN
 from .regularization import Dropout, SpatialDropout1D
 from .reshaping import Flatten, RepeatVector, Reshape
-from .wrappers import TimeDistributed
+from .wrappers import Bidirectional, TimeDistributed
 
-_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Embedding, Conv1D,
+_CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Bidirectional, Embedding, Conv1D,
             MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D,
             Dropout, SpatialDropout1D, RepeatVector, Flatten, Reshape, Concatenate, Add)
 LAYER_CLASSES = {cls.__name__: cls for cls in _CLASSES}
@@ -39,5 +40,6 @@ def deserialize(spec: dict) -> Layer:
     return LAYER_CLASSES[class_name].from_config(dict(spec["config"]))
 
 
-__all__ = ["DTYPES", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
-           *LAYER_CLASSES, "MaxPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D", "concatenate", "add"]
+__all__ = ["DTYPES", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
+           *LAYER_CLASSES, "MaxPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D",
+           "concatenate", "add"]
