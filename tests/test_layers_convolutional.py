@@ -226,6 +226,25 @@ def test_config_rebuilds_the_layer(layer):
     assert rebuilt.compute_output_shape((None, 9, 3)) == layer.compute_output_shape((None, 9, 3))
 
 
+def test_conv1d_initializer_objects_survive_the_config_and_kernel_fans_follow_keras():
+    from scratchrnn import initializers
+
+    layer = layers.Conv1D(4, 3, kernel_initializer=initializers.GlorotNormal(seed=3), bias_initializer="ones")
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config["kernel_initializer"]["class_name"] == "GlorotNormal"
+    rebuilt = layers.Conv1D.from_config(config)
+    for one in (layer, rebuilt):
+        one.build((None, 7, 3))
+    np.testing.assert_array_equal(rebuilt.weights[0], layer.weights[0])  # the same seeded draw
+    np.testing.assert_array_equal(rebuilt.weights[1], np.ones(4))
+    # glorot_uniform's limit for a (k, C, F) kernel counts the receptive field in both fans, as Keras:
+    # sqrt(6 / (k C + k F)), not sqrt(6 / (k C + F))
+    wide = layers.Conv1D(64, 5)
+    wide.build((None, 10, 128))
+    limit = np.sqrt(6 / (5 * 128 + 5 * 64))
+    assert 0.99 * limit < np.abs(wide.weights[0]).max() <= limit
+
+
 @pytest.mark.parametrize("make", [
     lambda dtype: layers.Conv1D(4, 3, padding="same", activation="tanh", dtype=dtype),
     lambda dtype: layers.MaxPooling1D(3, strides=2, padding="same", dtype=dtype),

@@ -198,6 +198,7 @@ class Conv1D(Layer):
                       strides=self.strides, padding=self.padding, data_format=self.data_format,
                       dilation_rate=self.dilation_rate, activation=self.activation, use_bias=self.use_bias)
         for key, value in zip(("kernel_initializer", "bias_initializer"), self._initializer_names):
-            if isinstance(value, str):
-                config[key] = value
+            saved = initializers.serialize(value)  # a name, or an Initializer's class_name and config
+            if saved is not None:
+                config[key] = saved
         return config
