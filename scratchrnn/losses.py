@@ -4,10 +4,15 @@ With predictions p of shape (B, T, V) (or (B, V)) and N = B*T (or B):
 
     categorical cross-entropy          L = -(1/N) sum_n sum_v y_nv log(clip(p_nv, 1e-7, 1 - 1e-7))
     sparse categorical cross-entropy   the same with y given as class ids (B, T) or (B,)
+    binary cross-entropy               L = -(1/(N V)) sum_n sum_v [y_nv log(c_nv) + (1 - y_nv) log(1 - c_nv)],
+                                       c = clip(p, 1e-7, 1 - 1e-7): Keras's mean over the last axis, then
+                                       over the batch (and time)
     mean squared error                 L = mean over all elements of (p - y)^2
 
-When a softmax produces p, the cross-entropies hand the model the gradient w.r.t. the logits z
-instead, dL/dz = (p - y) / N, which is exact where no clipping happened and never divides by a tiny p.
+A loss whose ``fuses_activation`` names the output layer's activation (softmax for the categorical
+cross-entropies, sigmoid for the binary one) hands the model the gradient w.r.t. that activation's
+input z instead of w.r.t. p: dL/dz = (p - y) / N (softmax) or (p - y) / (N V) (sigmoid, element-wise),
+exact where no clipping happened, and it never divides by a tiny p or 1 - p.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ EPSILON = 1e-7
 
 class Loss:
     name = ""
-    fuses_softmax = False
+    fuses_activation = None  # "softmax" or "sigmoid": has logits_gradient for an output ending in it
 
     def __call__(self, y_true, y_pred) -> float:
         """The loss, after checking both arrays (the public entry point)."""
@@ -54,7 +59,7 @@ def _samples(y_pred: np.ndarray) -> int:
 
 class CategoricalCrossentropy(Loss):
     name = "categorical_crossentropy"
-    fuses_softmax = True
+    fuses_activation = "softmax"
 
     def value(self, y_true, y_pred):
         # minimum/maximum rather than np.clip, and one dot product rather than sum(y * log p): the same
@@ -116,6 +121,36 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return super().value_and_logits_gradient(self._one_hot(y_true, probabilities), probabilities)
 
 
+class BinaryCrossentropy(Loss):
+    """Independent yes/no targets per unit (module docstring); y may be soft labels in [0, 1]."""
+
+    name = "binary_crossentropy"
+    fuses_activation = "sigmoid"
+
+    def _check_true(self, y_true, y_pred):
+        y_true = np.asarray(y_true)
+        if y_pred.shape[-1] == 1 and y_true.shape == y_pred.shape[:-1]:
+            y_true = y_true[..., None]  # as Keras: (B,) targets of a (B, 1) output
+        return check_targets(y_true, "y_true", like=y_pred)
+
+    def value(self, y_true, y_pred):
+        clipped = np.minimum(np.maximum(y_pred, EPSILON), 1.0 - EPSILON)
+        return float(-np.mean(y_true * np.log(clipped) + (1.0 - y_true) * np.log(1.0 - clipped)))
+
+    def gradient(self, y_true, y_pred):
+        clipped = np.minimum(np.maximum(y_pred, EPSILON), 1.0 - EPSILON)
+        inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)  # the clip passes no gradient outside
+        # d/dc of -(y log c + (1 - y) log(1 - c)) = (c - y) / (c (1 - c))
+        return ((clipped - y_true) / (clipped * (1.0 - clipped)) * inside / y_pred.size).astype(y_pred.dtype)
+
+    def logits_gradient(self, y_true, probabilities):
+        """dL/dz for p = sigmoid(z): the (c - y) / (c (1 - c)) above times sigmoid' = p (1 - p)."""
+        return ((probabilities - y_true) / probabilities.size).astype(probabilities.dtype)
+
+    def value_and_logits_gradient(self, y_true, probabilities):
+        return self.value(y_true, probabilities), self.logits_gradient(y_true, probabilities)
+
+
 class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
@@ -129,12 +164,15 @@ class MeanSquaredError(Loss):
 _LOSSES = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "bce": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
 }
 
 categorical_crossentropy = CategoricalCrossentropy()
 sparse_categorical_crossentropy = SparseCategoricalCrossentropy()
+binary_crossentropy = BinaryCrossentropy()
 mean_squared_error = mse = MeanSquaredError()
 
 
