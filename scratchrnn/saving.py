@@ -101,7 +101,11 @@ def save_checkpoint(model, filepath, include_optimizer: bool = True) -> None:
               for s in layer.states]
     arrays.update({f"state_{i}": s for i, s in enumerate(states)})
     if include_optimizer and model.optimizer is not None:
-        header["compile"] = {"loss": model.loss.get_config(), "metrics": model.metrics,
+        several = len(model.losses) > 1  # one loss and metrics list each, and the loss weights
+        header["compile"] = {"loss": [loss.get_config() for loss in model.losses] if several else
+                             model.loss.get_config(),
+                             "metrics": model._output_metrics if several else model.metrics,
+                             "loss_weights": model.loss_weights,
                              "optimizer": model.optimizer.get_config()}
         optimizer_state = model.optimizer.get_state()
         header["optimizer_state"] = sorted(optimizer_state)
@@ -210,10 +214,15 @@ def _check_header(header: dict, where: str) -> None:
     require(header.get("vocabulary") is None or _is_str_list(header["vocabulary"]), "vocabulary",
             "null or a list of strings")
     settings = header.get("compile")
-    require(settings is None or (isinstance(settings, dict) and isinstance(settings.get("loss"), str)
-                                 and _is_str_list(settings.get("metrics"))
-                                 and isinstance(settings.get("optimizer"), dict)), "compile",
-            'null or {"loss": str, "metrics": [str, ...], "optimizer": dict}')
+    require(settings is None or (
+        isinstance(settings, dict) and isinstance(settings.get("optimizer"), dict)
+        and ((isinstance(settings.get("loss"), str) and _is_str_list(settings.get("metrics")))
+             or (_is_str_list(settings.get("loss")) and isinstance(settings.get("metrics"), list)
+                 and all(_is_str_list(m) for m in settings["metrics"])))
+        and (settings.get("loss_weights") is None or (isinstance(settings["loss_weights"], list) and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in settings["loss_weights"])))),
+        "compile", 'null or {"loss": str or [str, ...], "metrics": [str, ...] or [[str, ...], ...], '
+        '"loss_weights": [number, ...], "optimizer": dict}')
     require(_is_str_list(header.get("optimizer_state", [])), "optimizer_state", "a list of array names")
     require(header.get("rng") is None or isinstance(header["rng"], dict), "rng", "null or a dict")
     last_logs = header.get("last_logs")
@@ -317,8 +326,10 @@ def load_checkpoint(filepath, restore_rng: bool = True):
         if header.get("compile"):
             stage = "its compile settings or optimizer state cannot be restored"
             settings = header["compile"]
-            model.compile(optimizer=optimizers.from_config(settings["optimizer"]),
-                          loss=losses.get(settings["loss"]), metrics=settings["metrics"])
+            loss = settings["loss"]
+            loss = [losses.get(item) for item in loss] if isinstance(loss, list) else losses.get(loss)
+            model.compile(optimizer=optimizers.from_config(settings["optimizer"]), loss=loss,
+                          metrics=settings["metrics"], loss_weights=settings.get("loss_weights"))
             state = {}
             for key in header.get("optimizer_state", []):
                 value = arrays.get(f"optimizer_{key}")

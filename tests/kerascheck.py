@@ -51,7 +51,8 @@ def keras_outputs_and_gradients(keras_callable, inputs: list, projections_of, we
         projections = projections_of([o.numpy() for o in outputs])
         loss = tf.add_n([tf.reduce_sum(tf.constant(p) * o) for p, o in zip(projections, outputs)])
     grads = tape.gradient(loss, [*tensors, *weights], unconnected_gradients="zero")
-    return [o.numpy() for o in outputs], [g.numpy() for g in grads]
+    # An Embedding's gradient comes as IndexedSlices: made dense first.
+    return [o.numpy() for o in outputs], [tf.convert_to_tensor(g).numpy() for g in grads]
 
 
 def random_projections(rng):

@@ -34,6 +34,7 @@ import numpy as np
 from ..validation import check_array, check_choice, check_positive_int
 
 _name_counters: defaultdict = defaultdict(itertools.count)
+_node_serials = itertools.count()
 DTYPES = ("float32", "float64")
 
 
@@ -76,6 +77,7 @@ class Node:
     gradients back, so that a model runs every node the same way."""
 
     def __init__(self, layer, inputs: list, state_count: int, output_shapes: list, dtype):
+        self.serial = next(_node_serials)  # creation order: a topological order of every graph
         self.layer = layer
         self.inputs = list(inputs)
         self.state_count = state_count  # trailing inputs that are initial_state=[...]

@@ -178,7 +178,8 @@ class _Recurrent(Layer):
             d_outputs = d_output
         else:  # the output is the last hidden state, the first final state
             d_outputs = None
-            d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
+            if d_output is not None:  # None: nothing read the output (a seq2seq encoder's states only)
+                d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
         grads = cell_module(self.cell_name, self.backend).backward(
             d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger,
             weight_gradients=self._in_cell_order(self.gradients), d_inputs=d_inputs)

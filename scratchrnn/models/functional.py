@@ -296,8 +296,9 @@ class Model(Trainer):
             "name": self.name, "class_name": "Functional",
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                        for layer in self.layers],
-            "calls": [{"layer": step.layer.name, "inputs": [ref(t) for t in step.node.inputs],
-                       "states": step.node.state_count} for step in self._steps],
+            "calls": [{"layer": node.layer.name, "inputs": [ref(t) for t in node.inputs],
+                       "states": node.state_count}  # in the order they were made: each layer's in order
+                      for node in sorted((step.node for step in self._steps), key=lambda n: n.serial)],
             "inputs": [ref(t) for t in self.inputs], "outputs": [ref(t) for t in self.outputs],
             "single_input": self._single_input,
         }

@@ -44,6 +44,8 @@ class Sequential(Model):
         self.layers = list(self._stack)
         self.built = False
         self._flat_weights = None
+        if self._declared_input_shape() is not None:  # as Keras: built as soon as the input shape is known
+            self.build()
 
     def pop(self) -> Layer:
         """Remove the top layer and return it."""
