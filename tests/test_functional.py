@@ -220,6 +220,11 @@ def test_empty_batch_gives_empty_outputs():
     assert [o.shape for o in model.predict(empty)] == [(0, 3), (0, 5, 2)]
     sequential = Sequential([layers.LSTM(3, input_shape=(4, 2), return_sequences=True), layers.Dense(2)])
     assert sequential.predict(np.zeros((0, 4, 2))).shape == (0, 4, 2)
+    output, h, c = layers.LSTM(3, return_state=True)(np.zeros((0, 4, 2)))
+    assert (output.shape, h.shape, c.shape) == ((0, 3), (0, 3), (0, 3))
+    assert layers.Concatenate()([np.zeros((0, 2)), np.zeros((0, 3))]).shape == (0, 5)
+    with pytest.raises(ValueError, match="expected a non-empty array"):  # no time steps is no sequence
+        layers.LSTM(3)(np.zeros((2, 0, 1)))
 
 
 # -- errors -------------------------------------------------------------------------------------

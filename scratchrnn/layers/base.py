@@ -281,10 +281,31 @@ class Layer:
     def forward(self, x, **kwargs):
         """Check x at the public boundary (building the layer on first use), then ``call``.
 
+        An empty batch (no samples) gives empty outputs, as in Keras and PyTorch.
+
         Errors: TypeError for non-numeric x (None, strings, objects, complex; non-integer ids for an
-        Embedding); ValueError for a wrong rank or feature count, an empty x, NaN or infinity, and for
-        a stateful layer a batch size other than the one its state was made for."""
+        Embedding); ValueError for a wrong rank or feature count, an empty x other than an empty
+        batch, NaN or infinity, and for a stateful layer a batch size other than the one its state was
+        made for."""
+        if not kwargs and self._is_empty_batch(x):
+            return self._empty_outputs(x)
         return self.call(self.check_input(x), **kwargs)
+
+    def _is_empty_batch(self, x) -> bool:
+        items = list(x) if self.takes_list and isinstance(x, (list, tuple)) else [x]
+        return all(isinstance(item, np.ndarray) and item.ndim >= self.min_input_rank and item.shape[0] == 0
+                   and 0 not in item.shape[1:] for item in items)
+
+    def _empty_outputs(self, x):
+        shape = [item.shape for item in x] if self.takes_list else x.shape
+        self.check_input_shape(shape)
+        if not self.built:
+            self.build(shape)
+        output_shape = self.compute_output_shape(shape)
+        shapes = output_shape if self.returns_list(None, output_shape) else [output_shape]
+        outputs = [np.zeros(tuple(0 if size is None else size for size in s), dtype=self.dtype)
+                   for s in shapes]
+        return outputs if self.returns_list(None, output_shape) else outputs[0]
 
     def call(self, x, **kwargs):
         """The layer's computation on an input already checked by ``check_input``; a model calls
