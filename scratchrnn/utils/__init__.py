@@ -1,10 +1,11 @@
-"""Keras-shaped utilities: ``to_categorical``, ``np_utils`` (the Keras 2 home of it) and
-``set_random_seed``."""
+"""Keras-shaped utilities: ``to_categorical``, ``np_utils`` (the Keras 2 home of it),
+``pad_sequences`` (Keras 3's ``keras.utils.pad_sequences``) and ``set_random_seed``."""
 
 from __future__ import annotations
 
+from ..preprocessing.sequence import pad_sequences
 from ..rng import set_random_seed
 from . import np_utils
 from .np_utils import to_categorical
 
-__all__ = ["np_utils", "set_random_seed", "to_categorical"]
+__all__ = ["np_utils", "pad_sequences", "set_random_seed", "to_categorical"]
