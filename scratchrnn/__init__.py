@@ -18,6 +18,7 @@ from . import (  # noqa: E402
     losses,
     models,
     optimizers,
+    preprocessing,
     text,
     utils,
 )
@@ -27,5 +28,5 @@ from .models import Model, Sequential  # noqa: E402
 from .rng import set_random_seed  # noqa: E402
 
 __all__ = ["activations", "callbacks", "cells", "generate", "gradcheck", "initializers", "layers", "losses",
-           "models", "optimizers", "text", "utils", "get_backend", "set_backend", "Input",
+           "models", "optimizers", "preprocessing", "text", "utils", "get_backend", "set_backend", "Input",
            "Model", "Sequential", "set_random_seed", "__version__"]

@@ -26,7 +26,7 @@ from .training import Trainer
 class _Step:
     """One node of the run order, with the indices of its tensors in the model's value list."""
 
-    __slots__ = ("node", "layer", "inputs", "outputs", "d_inputs", "shared", "cache", "fused")
+    __slots__ = ("node", "layer", "inputs", "outputs", "d_inputs", "shared", "cache", "fused", "plain")
 
     def __init__(self, node, index_of, model_inputs, shared):
         self.node = node
@@ -37,6 +37,7 @@ class _Step:
         self.shared = shared  # the layer runs in other nodes of this model too: keep this call's cache
         self.cache = None
         self.fused = False  # its output's gradient is w.r.t. the logits (set at compile)
+        self.plain = node.plain  # one array in, one out
 
 
 def _tensor_list(value, what: str) -> list:
@@ -214,9 +215,11 @@ class Model(Trainer):
         for index, x in zip(self._input_indices, xs):
             values[index] = x
         for step in self._steps:
-            outputs = step.node.call([values[i] for i in step.inputs], training)
-            for index, y in zip(step.outputs, outputs):
-                values[index] = y
+            if step.plain:  # one array in, one out (a chain's every step): no lists in between
+                values[step.outputs[0]] = step.layer.call(values[step.inputs[0]])
+            else:
+                for index, y in zip(step.outputs, step.node.call([values[i] for i in step.inputs], training)):
+                    values[index] = y
             if step.shared:
                 step.cache = step.layer._cache
         return [values[i] for i in self._output_indices]
@@ -243,17 +246,32 @@ class Model(Trainer):
         for index, gradient in zip(self._output_indices, output_gradients):
             grads[index] = gradient if grads[index] is None else grads[index] + gradient
         parts, started, sums = [], set(), {}
+        transient, model_inputs = self._transient_gradients, self._model_inputs
         for step in reversed(self._steps):
             layer = step.layer
-            if self._transient_gradients and layer not in started:
+            if transient and layer not in started:
                 started.add(layer)
                 part = self._gradient_part(layer)
                 if part is not None:
                     parts.append(part)
+            if step.plain and not step.shared:  # a chain's every step: one gradient in, one out
+                d_output, grads[step.outputs[0]] = grads[step.outputs[0]], None
+                if d_output is None:  # no path to a loss: this call adds nothing
+                    for g in layer.gradients:
+                        g[...] = 0.0
+                    continue
+                if step.fused:
+                    d_input = layer.backward(d_output, through_activation=False, d_inputs=step.d_inputs)
+                else:
+                    d_input = layer.backward(d_output, d_inputs=step.d_inputs)
+                index = step.inputs[0]
+                if d_input is not None and index not in model_inputs:
+                    grads[index] = d_input if grads[index] is None else grads[index] + d_input
+                continue
             d_outputs = [grads[i] for i in step.outputs]
             for i in step.outputs:
                 grads[i] = None  # spent: let it go before this layer's backward makes new arrays
-            if all(d is None for d in d_outputs):  # no path to a loss: this call adds nothing
+            if all(d is None for d in d_outputs):
                 if not step.shared:
                     for g in layer.gradients:
                         g[...] = 0.0
@@ -269,7 +287,7 @@ class Model(Trainer):
                     for t, g in zip(total, layer.gradients):
                         t += g
             for index, d in zip(step.inputs, d_inputs):
-                if d is not None and index not in self._model_inputs:
+                if d is not None and index not in model_inputs:
                     grads[index] = d if grads[index] is None else grads[index] + d
         for layer, total in sums.items():
             layer._store_gradients(total)

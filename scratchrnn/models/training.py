@@ -189,12 +189,14 @@ class Trainer:
 
     def _logs(self, values, ys, outputs) -> dict:
         """The batch's logs in ``_log_names`` order: total loss, each output's loss, metrics."""
-        total = sum(w * v for w, v in zip(self.loss_weights, values))
-        logged = [total, *values] if len(values) > 1 else [total]
+        if len(values) == 1:  # one output: the loss and its metrics
+            logged = [self.loss_weights[0] * values[0]]
+        else:
+            total = sum(w * v for w, v in zip(self.loss_weights, values))
+            logged = [total, *values]
         for metrics, y, out in zip(self._output_metrics, ys, outputs):
             if metrics:
-                accuracy = data.accuracy(y, out)
-                logged += [accuracy] * len(metrics)  # every accepted name is an accuracy
+                logged += [data.accuracy(y, out)] * len(metrics)  # every accepted name is an accuracy
         return dict(zip(self._log_names, logged))
 
     def _train_step(self, xs, ys) -> dict:
