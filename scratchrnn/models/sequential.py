@@ -23,7 +23,13 @@ class Sequential(Model):
             self.add(layer)
 
     def add(self, layer) -> None:
-        """Add a layer on top (or, first, an ``Input`` tensor or ``InputLayer`` giving the input shape)."""
+        """Add a layer on top (or, first, an ``Input`` tensor or ``InputLayer`` giving the input shape);
+        as in Keras, the model is built as soon as its input shape is known."""
+        self._stack_layer(layer)
+        if self._stack and self._declared_input_shape() is not None:
+            self.build()
+
+    def _stack_layer(self, layer) -> None:
         if isinstance(layer, (KerasTensor, InputLayer)):
             if self._stack or self._input_tensor is not None:
                 raise ValueError("layer: an Input goes first in a Sequential model, before any layer")
@@ -44,8 +50,6 @@ class Sequential(Model):
         self.layers = list(self._stack)
         self.built = False
         self._flat_weights = None
-        if self._declared_input_shape() is not None:  # as Keras: built as soon as the input shape is known
-            self.build()
 
     def pop(self) -> Layer:
         """Remove the top layer and return it."""
@@ -117,7 +121,9 @@ class Sequential(Model):
     def from_config(cls, config: dict) -> Sequential:
         from ..layers import deserialize
 
-        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
+        model = cls(name=config.get("name"))
         if config.get("input_shape") is not None:
             model._input_tensor = Input(batch_shape=tuple(config["input_shape"]))
+        for spec in config["layers"]:  # left unbuilt: a checkpoint's weights are planned before they are made
+            model._stack_layer(deserialize(spec))
         return model
