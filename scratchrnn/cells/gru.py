@@ -38,6 +38,25 @@ dh_T^final (from the final state); delta_* is the total gradient of the loss w.r
     (dL11) dx_t = delta_xp_t W^T
     (dL12) dh_0 = carry_0
 
+With a ``mask`` (m_t (B, 1): step t is real, in processing order) the output is y_t, not h_t:
+    (M1)  h_t = (L7) where m_t, else h_{t-1}           a masked step keeps the state
+    (M2)  y_t = h_t where s_t, else 0                  output; s_t = m_t with zero_output_for_mask,
+                                                       else s_t = m_1 or .. or m_t (Keras repeats the
+                                                       last real output, zeros before the first)
+    (dM1) (dL2), (dL3), (dL7) read m_t * delta_h_t; and carry_{t-1} gains (1 - m_t) * delta_h_t:
+          a masked step passes delta_h_t straight on and adds nothing to the weight gradients
+    (dM2) dy_t in (dL1) is s_t * dy_t
+With dropout masks P^k (B, D) (``input_masks``) and Q^k (B, H) (``recurrent_masks``) for the gate blocks
+k = z, r, h (or one P, one Q for all three). Only the recurrent products read h_{t-1} * Q^k; the
+z_t * h_{t-1} of (L7) reads h_{t-1}:
+    (D1)  x_t W  in (L1) reads  [(x_t * P^z) W_z | (x_t * P^r) W_r | (x_t * P^h) W_h]
+    (D2)  h_{t-1} U in (L2a) reads [(h_{t-1} * Q^z) U_z | (h_{t-1} * Q^r) U_r | (h_{t-1} * Q^h) U_h];
+          in (L2b) and (L5b) the z, r blocks likewise, and s_t = r_t * (h_{t-1} * Q^h)
+    (dD1) dW_k = sum_t (x_t * P^k)^T delta_xp^k_t;      dx_t = sum_k (delta_xp^k_t W_k^T) * P^k
+    (dD2) (dL9a), (dL9b) pair the blocks of delta_rec_t with h_{t-1} * Q^k (and s_t is dropped as above);
+          in (dL7a), (dL7b) delta_rec_t U^T is sum_k (delta_rec^k_t U_k^T) * Q^k, and in (dL4b), (dL7b)
+          delta_s reaches r_t as delta_s * (h_{t-1} * Q^h) and h_{t-1} as delta_s * r_t * Q^h
+
 The derivation is in docs/gru.md.
 """
 
@@ -49,11 +68,16 @@ from .. import activations
 from . import (
     Gradients,
     batch_major,
-    flat_steps,
-    read_only_outputs,
-    step_ledger,
+    checked_masks,
+    dropout_blocks,
+    dropout_product,
+    dropout_product_backward,
+    ledger_of_blocks,
+    read_only,
     stored,
+    summed_gradient,
     time_major,
+    time_mask,
     upstream,
     weight_gradient_targets,
 )
@@ -70,20 +94,26 @@ def split_bias(bias, units, reset_after):
         return bias, None
     return bias[0], bias[1]
 
-def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
-            reset_after=True, go_backwards=False):
+def forward(x, initial_states, weights, *, mask=None, input_masks=None, recurrent_masks=None,
+            zero_output_for_mask=False, activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+            go_backwards=False):
     """Run the cell over x (B, T, D) from initial_states (h_0,); see the module docstring."""
     kernel, recurrent_kernel, bias = weights
     phi, sigma = activations.get(activation), activations.get(recurrent_activation)
     (h0,) = initial_states
+    units = recurrent_kernel.shape[0]
+    mask, input_masks, recurrent_masks = checked_masks(
+        mask, input_masks, recurrent_masks, x, units, 3, np.result_type(x, kernel))
+    keep, shown = time_mask(mask, go_backwards, zero_output_for_mask)  # (T, B, 1) each, or None
+    masks_zr, mask_h = _zr_and_h(recurrent_masks)  # (1 or 2, B, H) and (B, H), or None
     x_tm = time_major(x, go_backwards)  # (T, B, D)
     steps, batch = x_tm.shape[:2]
-    units = recurrent_kernel.shape[0]
     zr = 2 * units  # the z and r blocks share sigma and are computed together
     input_bias, recurrent_bias = split_bias(bias, units, reset_after)  # (3H,) or None each
 
-    # (L1) for all steps in one GEMM; only the recurrence loops over time.
-    x_projected = x_tm @ kernel  # (L1) (T, B, 3H)
+    # (L1) for all steps in one GEMM (one per gate block with 3 input masks); only the recurrence
+    # loops over time.
+    x_projected = dropout_product(x_tm, input_masks, kernel)  # (L1) (D1) (T, B, 3H)
     if input_bias is not None:
         x_projected += input_bias  # (L1)
     preact = np.empty_like(x_projected)  # (T, B, 3H), a_z | a_r | a_h
@@ -95,25 +125,39 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     for t in range(steps):
         h_prev = hidden[t]
         if reset_after:
-            rec = h_prev @ recurrent_kernel  # (L2a) (B, 3H)
+            rec = dropout_product(h_prev, recurrent_masks, recurrent_kernel)  # (L2a) (D2) (B, 3H)
             if recurrent_bias is not None:
                 rec += recurrent_bias  # (L2a)
             rec_h[t] = rec[:, zr:]
         else:
-            rec = h_prev @ recurrent_kernel[:, :zr]  # (L2b) (B, 2H)
+            rec = dropout_product(h_prev, masks_zr, recurrent_kernel[:, :zr])  # (L2b) (D2) (B, 2H)
         preact[t, :, :zr] = x_projected[t, :, :zr] + rec[:, :zr]  # (L3) (L4)
         gates[t, :, :zr] = sigma.forward(preact[t, :, :zr])  # (L3) (L4)
         z, r = gates[t, :, :units], gates[t, :, units:zr]
         if reset_after:
             preact[t, :, zr:] = x_projected[t, :, zr:] + r * rec_h[t]  # (L5a)
         else:
-            preact[t, :, zr:] = x_projected[t, :, zr:] + (r * h_prev) @ recurrent_kernel[:, zr:]  # (L5b)
+            h_dropped = h_prev if mask_h is None else h_prev * mask_h  # (D2) (B, H)
+            preact[t, :, zr:] = x_projected[t, :, zr:] + (r * h_dropped) @ recurrent_kernel[:, zr:]  # (L5b)
         gates[t, :, zr:] = phi.forward(preact[t, :, zr:])  # (L6)
         hidden[t + 1] = z * h_prev + (1.0 - z) * gates[t, :, zr:]  # (L7)
+        if keep is not None:
+            hidden[t + 1] = np.where(keep[t], hidden[t + 1], h_prev)  # (M1)
 
+    outputs = hidden[1:] if shown is None else np.where(shown, hidden[1:], 0)  # (M2) (T, B, H)
     cache = dict(x_tm=x_tm, preact=preact, gates=gates, hidden=hidden, rec_h=rec_h, weights=weights,
-                 phi=phi, sigma=sigma, reset_after=reset_after, go_backwards=go_backwards)
-    return read_only_outputs(hidden), (hidden[-1].copy(),), cache
+                 phi=phi, sigma=sigma, reset_after=reset_after, go_backwards=go_backwards, keep=keep,
+                 shown=shown, input_masks=input_masks, recurrent_masks=recurrent_masks)
+    return read_only(outputs), (hidden[-1].copy(),), cache
+
+
+def _zr_and_h(recurrent_masks):
+    """The recurrent dropout masks of the z and r blocks, (2, B, H) (or the one mask (1, B, H)), and
+    that of the h block (B, H); Nones without masks. Reset before U_h, the two parts meet h_{t-1} in
+    different products."""
+    if recurrent_masks is None:
+        return None, None
+    return recurrent_masks[:2], recurrent_masks[-1]
 
 
 def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
@@ -122,9 +166,14 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     targets = weight_gradient_targets(weight_gradients, cache["weights"])
     x_tm, preact, gates, hidden = cache["x_tm"], cache["preact"], cache["gates"], cache["hidden"]
     phi, sigma, rec_h, reset_after = cache["phi"], cache["sigma"], cache["rec_h"], cache["reset_after"]
+    keep, shown = cache["keep"], cache["shown"]
+    input_masks, recurrent_masks = cache["input_masks"], cache["recurrent_masks"]
+    masks_zr, mask_h = _zr_and_h(recurrent_masks)  # (1 or 2, B, H) and (B, H), or None
     units = hidden.shape[-1]
     zr = 2 * units
     d_outputs_tm, d_next = upstream(d_outputs, d_final_states[0], hidden[1:])  # (T, B, H), (B, H)
+    if shown is not None:
+        d_outputs_tm = d_outputs_tm * shown  # (dM2) (T, B, H)
 
     delta_xp = np.empty_like(preact)  # (dL5) (T, B, 3H), delta_a_z | delta_a_r | delta_a_h, filled below
     # reset_after: r scales the h block, so its gradient differs from delta_xp there; kept for dU, db.
@@ -134,40 +183,53 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
         h_prev = hidden[t]
         z, r, hh = gates[t, :, :units], gates[t, :, units:zr], gates[t, :, zr:]
         delta_h[t] = d_outputs_tm[t] + d_next  # (dL1)
-        delta_xp[t, :, zr:] = delta_h[t] * (1.0 - z) * phi.derivative(preact[t, :, zr:], hh)  # (dL2)
-        delta_xp[t, :, :units] = (delta_h[t] * (h_prev - hh)
+        delta_step = delta_h[t] if keep is None else keep[t] * delta_h[t]  # (dM1) (B, H)
+        delta_xp[t, :, zr:] = delta_step * (1.0 - z) * phi.derivative(preact[t, :, zr:], hh)  # (dL2)
+        delta_xp[t, :, :units] = (delta_step * (h_prev - hh)
                                   * sigma.derivative(preact[t, :, :units], z))  # (dL3)
         sigma_r = sigma.derivative(preact[t, :, units:zr], r)  # (B, H)
         if reset_after:
             delta_xp[t, :, units:zr] = delta_xp[t, :, zr:] * rec_h[t] * sigma_r  # (dL4a)
             delta_rec[t, :, :zr] = delta_xp[t, :, :zr]  # (dL6a)
             delta_rec[t, :, zr:] = r * delta_xp[t, :, zr:]  # (dL6a)
-            d_next = delta_h[t] * z + delta_rec[t] @ recurrent_kernel.T  # (dL7a), (dL12) at t = 1
+            d_next = delta_step * z + dropout_product_backward(
+                delta_rec[t], recurrent_masks, recurrent_kernel)  # (dL7a) (dD2), (dL12) at t = 1
         else:
+            h_dropped = h_prev if mask_h is None else h_prev * mask_h  # (D2) (B, H)
             delta_s = delta_xp[t, :, zr:] @ recurrent_kernel[:, zr:].T  # (dL4b) (B, H)
-            delta_xp[t, :, units:zr] = delta_s * h_prev * sigma_r  # (dL4b)
-            d_next = (delta_h[t] * z + delta_xp[t, :, :zr] @ recurrent_kernel[:, :zr].T
-                      + delta_s * r)  # (dL6b) (dL7b), (dL12) at t = 1
+            delta_xp[t, :, units:zr] = delta_s * h_dropped * sigma_r  # (dL4b) (dD2)
+            through_s = delta_s * r if mask_h is None else delta_s * r * mask_h  # (dL7b) (dD2) (B, H)
+            d_next = (delta_step * z + dropout_product_backward(delta_xp[t, :, :zr], masks_zr,
+                                                                recurrent_kernel[:, :zr])
+                      + through_s)  # (dL6b) (dL7b) (dD2), (dL12) at t = 1
+        if keep is not None:
+            d_next += ~keep[t] * delta_h[t]  # (dM1) a masked step passes delta_h_t on unchanged
 
     # Each recurrent-kernel column block pairs the matrix it multiplies with the gradient at its
     # product; reset before U_h, that matrix is s_t = r_t * h_{t-1} for the h block.
     if reset_after:
-        recurrent_blocks = [(hidden[:-1], delta_rec)]  # (dL9a)
+        recurrent_blocks = dropout_blocks(hidden[:-1], recurrent_masks, delta_rec)  # (dL9a) (dD2)
     else:
-        s = gates[:, :, units:zr] * hidden[:-1]  # (L5b) (T, B, H)
-        recurrent_blocks = [(hidden[:-1], delta_xp[:, :, :zr]), (s, delta_xp[:, :, zr:])]  # (dL9b)
+        h_dropped = hidden[:-1] if mask_h is None else hidden[:-1] * mask_h  # (D2) (T, B, H)
+        s = gates[:, :, units:zr] * h_dropped  # (L5b) (T, B, H)
+        recurrent_blocks = [*dropout_blocks(hidden[:-1], masks_zr, delta_xp[:, :, :zr]),
+                            (s, delta_xp[:, :, zr:])]  # (dL9b) (dD2)
+    input_blocks = dropout_blocks(x_tm, input_masks, delta_xp)  # (dD1)
     bias_deltas = (delta_xp, delta_rec) if reset_after else (delta_xp,)  # (dL10a) (dL10b)
 
-    # Weight gradients summed over all steps, one GEMM per weight (per column block for dL9b).
-    d_kernel = flat_steps(x_tm).T @ flat_steps(delta_xp)  # (dL8) (D, 3H)
-    d_recurrent = np.concatenate([flat_steps(a).T @ flat_steps(d) for a, d in recurrent_blocks],
-                                 axis=1)  # (dL9a) (dL9b) (H, 3H)
+    # Weight gradients summed over all steps, one GEMM per weight (per column block for dL9b and
+    # with dropout masks per gate block).
+    d_kernel = summed_gradient(input_blocks)  # (dL8) (dD1) (D, 3H)
+    d_recurrent = summed_gradient(recurrent_blocks)  # (dL9a) (dL9b) (dD2) (H, 3H)
     d_bias = None
     if bias is not None:
         d_bias = np.stack([d.sum(axis=(0, 1)) for d in bias_deltas]).reshape(
             bias.shape)  # (dL10a) (dL10b) (2, 3H) | (3H,)
-    d_x = None if not d_inputs else batch_major(delta_xp @ kernel.T, cache["go_backwards"])  # (dL11)
+    d_x = None
+    if d_inputs:
+        d_x = batch_major(dropout_product_backward(delta_xp, input_masks, kernel),
+                          cache["go_backwards"])  # (dL11) (dD1) (B, T, D)
 
-    per_step = None if not ledger else step_ledger(
-        x_tm, delta_xp, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)
+    per_step = None if not ledger else ledger_of_blocks(
+        input_blocks, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)
     return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)
