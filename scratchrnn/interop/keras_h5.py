@@ -1,25 +1,37 @@
-"""Keras-readable HDF5 weight files, both layouts, written and read with h5py (never pickle).
+"""Keras-readable HDF5 weight files, both layouts, written and read with h5py (never pickle), for
+Sequential and functional models of every scratchrnn layer.
 
-``layout="legacy"`` is the Keras 2 / tf.keras layout, the one Keras 3 still reads for names ending in
-``.h5`` / ``.hdf5`` (``keras.src.legacy.saving.legacy_h5_format``), which matches layers BY ORDER:
+``layout="legacy"`` is the Keras 2 / tf.keras ``save_weights("x.h5")`` layout, the one Keras 3 still
+reads for names ending in ``.h5`` / ``.hdf5`` (``keras.src.legacy.saving.legacy_h5_format``), which
+matches the layers that have weights BY ORDER:
 
-    /                     attrs: layer_names (every layer, in model order), backend, keras_version
-    /<layer name>         attrs: weight_names, e.g. [b"lstm/lstm_cell/kernel:0", ...]
-    /<layer name>/<weight name>      one dataset per weight, in Keras order (an empty list for layers
-                                     without weights, which the reader skips)
+    /                     attrs: layer_names (every layer in model order, a functional model's
+                          InputLayers too), backend, keras_version
+    /<layer name>         attrs: weight_names, e.g. [b"lstm/lstm_cell/kernel:0", ...]; [] when none
+    /<layer name>/<weight name>      one dataset per weight, in Keras order. Inner layers name the
+                                     path: "bidirectional/forward_lstm/lstm_cell/kernel:0", then the
+                                     backward layer's; TimeDistributed: "time_distributed/kernel:0"
+    /top_level_model_weights         attrs: weight_names [] (a model has no weights of its own)
 
-``layout="v3"`` is Keras 3's ``.weights.h5`` layout (``keras.src.saving.saving_lib``, ``H5IOStore``),
-which Keras addresses by the position of each layer among the model's layers OF ITS CLASS: the layer
-key is the class name in snake case, made unique with _1, _2, ... ("lstm", "lstm_1", "dense"):
+``layout="v3"`` is Keras 3's ``.weights.h5`` layout (``keras.src.saving.saving_lib``, ``H5IOStore``).
+Keras walks the model's layers and, inside each, the layers it holds, and gives every object a group
+with a ``vars`` subgroup (attr ``name``; datasets "0", "1", ... for its own weights, in Keras order).
+A layer's key is its class name in snake case, made unique with _1, _2, ... in the order of the
+model's layers ("lstm", "lstm_1", "input_layer", "conv1d"), so layers are matched by their position
+among the layers of their class:
 
-    /vars                                    attrs: name (the model's), no datasets
-    /layers/<key>/vars                       attrs: name; Dense and Embedding weights "0", "1", ...
-    /layers/<key>/cell/vars/0, 1, 2          SimpleRNN/LSTM/GRU: kernel, recurrent_kernel, bias
-    /layers/time_distributed/layer/vars/0,1  the wrapped layer's weights
+    /vars                                      attrs: name (the model's), no datasets
+    /layers/<key>/vars                         every layer, weights or not (InputLayer, Dropout, ...);
+                                               Dense, Embedding, Conv1D keep their weights here
+    /layers/<key>/cell/vars/0, 1, 2            SimpleRNN/LSTM/GRU: kernel, recurrent_kernel, bias
+    /layers/<key>/layer/...                    TimeDistributed: the wrapped layer, laid out as above
+    /layers/<key>/forward_layer/..., backward_layer/...   Bidirectional: each direction as a
+                                               recurrent layer (cell/vars/0, 1, 2)
 
 Layer names never decide anything: a fresh Keras session names its layers differently from
 scratchrnn, so both readers match by order (v3: order within each class, like Keras itself).
-Full-model files from ``keras_model.save("x.h5")`` (weights under /model_weights) read too.
+Full-model files from ``keras_model.save("x.h5")`` (weights under /model_weights) read too. A file of
+another architecture raises CheckpointError naming the layer and what differs, the weights untouched.
 """
 
 from __future__ import annotations
@@ -35,6 +47,8 @@ from ..saving import CheckpointError
 LAYOUTS = ("legacy", "v3")
 KERAS_2_VERSION = "2.15.0"  # the layout written by layout="legacy" (Keras reads only "1" specially)
 _RECURRENT = (layers_module.SimpleRNN, layers_module.LSTM, layers_module.GRU)
+_TOP_LEVEL = "top_level_model_weights"  # the legacy group of a model's own weights (none here)
+_HDF5_OBJECT_HEADER_LIMIT = 64512  # bytes an HDF5 attribute may hold; Keras splits longer lists
 
 
 def _h5py():
@@ -48,10 +62,16 @@ def _h5py():
 
 def _snake_case(name: str) -> str:
     """Keras's ``naming.to_snake_case``: SimpleRNN -> simple_rnn, LSTM -> lstm, TimeDistributed ->
-    time_distributed."""
+    time_distributed, SpatialDropout1D -> spatial_dropout1d."""
     name = re.sub(r"\W+", "", name)
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _cell_name(layer) -> str:
+    """The name of a Keras recurrent layer's cell: lstm_cell, gru_cell, simple_rnn_cell."""
+    kind = next(cls for cls in _RECURRENT if isinstance(layer, cls))
+    return f"{_snake_case(kind.__name__)}_cell"
 
 
 def v3_keys(model_layers) -> list:
@@ -69,20 +89,30 @@ def v3_keys(model_layers) -> list:
     return keys
 
 
-def _v3_subpath(layer) -> str:
-    """Where a layer's own weights sit below /layers/<key>."""
-    if isinstance(layer, _RECURRENT):
-        return "cell/vars"
+def _v3_entries(layer, path: str) -> list:
+    """The objects Keras 3 saves for ``layer`` at ``path``, in the order saving_lib walks them (the
+    layer, then the layers it holds by attribute name): [(group path, the name Keras records, the
+    indices in ``layer.weights`` of the datasets "0", "1", ... of path/vars)]. Works unbuilt: the
+    counts come from ``weight_names``."""
+    count = len(layer.weight_names)
+    if isinstance(layer, _RECURRENT):  # the weights belong to its cell
+        return [(path, layer.name, []), (f"{path}/cell", _cell_name(layer), list(range(count)))]
     if isinstance(layer, layers_module.TimeDistributed):
-        return "layer/vars"
-    return "vars"
+        return [(path, layer.name, []), *_v3_entries(layer.layer, f"{path}/layer")]
+    if isinstance(layer, layers_module.Bidirectional):
+        # weights: forward's then backward's; Keras visits backward_layer first (sorted attributes)
+        split = len(layer.forward_layer.weight_names)
+        backward = [(p, name, [split + i for i in indices])
+                    for p, name, indices in _v3_entries(layer.backward_layer, f"{path}/backward_layer")]
+        return [(path, layer.name, []), *backward, *_v3_entries(layer.forward_layer, f"{path}/forward_layer")]
+    return [(path, layer.name, list(range(count)))]
 
 
 def _legacy_group_names(model_layers) -> list:
     """Layer names usable as HDF5 group names, unique within the file."""
-    names, seen = [], set()
+    names, seen = [], {_TOP_LEVEL}
     for layer in model_layers:
-        base = str(layer.name).replace("/", "_").strip(".") or "layer"
+        base = _path_part(layer.name) or "layer"
         name, i = base, 1
         while name in seen:
             name, i = f"{base}_{i}", i + 1
@@ -91,12 +121,40 @@ def _legacy_group_names(model_layers) -> list:
     return names
 
 
-def _legacy_weight_names(layer, group_name: str) -> list:
-    """tf.keras 2 variable names: lstm/lstm_cell/kernel:0, dense/kernel:0, embedding/embeddings:0."""
-    prefix = group_name
+def _path_part(name) -> str:
+    return str(name).replace("/", "_").strip(".")
+
+
+def _legacy_weight_names(layer, prefix: str) -> list:
+    """tf.keras 2 variable names: lstm/lstm_cell/kernel:0, dense/kernel:0, embedding/embeddings:0,
+    bidirectional/forward_lstm/lstm_cell/kernel:0 (then backward_lstm's), time_distributed/kernel:0."""
+    if isinstance(layer, layers_module.TimeDistributed):
+        return _legacy_weight_names(layer.layer, prefix)
+    if isinstance(layer, layers_module.Bidirectional):
+        forward, backward = layer.forward_layer, layer.backward_layer
+        names = [_path_part(forward.name), _path_part(backward.name)]
+        if names[0] == names[1]:  # a backward_layer given with the forward copy's name
+            names = [f"forward_{names[0]}", f"backward_{names[1]}"]
+        return [*_legacy_weight_names(forward, f"{prefix}/{names[0]}"),
+                *_legacy_weight_names(backward, f"{prefix}/{names[1]}")]
     if isinstance(layer, _RECURRENT):
-        prefix = f"{group_name}/{_snake_case(type(layer).__name__)}_cell"
+        prefix = f"{prefix}/{_cell_name(layer)}"
     return [f"{prefix}/{weight_name}:0" for weight_name in layer.weight_names]
+
+
+def _save_attribute_list(group, name: str, values: list) -> None:
+    """Keras's ``save_attributes_to_hdf5_group``: the list as one attribute, or split into name0,
+    name1, ... when it is longer than an HDF5 attribute may be. Names are fixed-length byte strings,
+    as tf.keras wrote them (h5py reads them back as bytes); an empty list is Keras's empty array."""
+    data = np.array(values, dtype="S") if values else np.array([])
+    chunks = 1
+    while any(part.nbytes > _HDF5_OBJECT_HEADER_LIMIT for part in np.array_split(data, chunks)):
+        chunks += 1
+    if chunks == 1:
+        group.attrs[name] = data
+    else:
+        for i, part in enumerate(np.array_split(data, chunks)):
+            group.attrs[f"{name}{i}"] = part
 
 
 def save_weights(model, path, layout: str) -> None:
@@ -115,33 +173,28 @@ def save_weights(model, path, layout: str) -> None:
 
 def _write_legacy(f, model) -> None:
     group_names = _legacy_group_names(model.layers)
-    f.attrs["layer_names"] = np.array([name.encode("utf8") for name in group_names])
+    _save_attribute_list(f, "layer_names", [name.encode("utf8") for name in group_names])
     f.attrs["backend"] = b"tensorflow"
     f.attrs["keras_version"] = KERAS_2_VERSION.encode("utf8")
     f.attrs["written_by"] = f"scratchrnn {__version__}".encode()
-    for layer, group_name in zip(model.layers, group_names):
+    for layer, group_name in sorted(zip(model.layers, group_names), key=lambda pair: pair[1]):  # as Keras
         group = f.create_group(group_name)
         weight_names = _legacy_weight_names(layer, group_name)
-        group.attrs["weight_names"] = np.array([n.encode("utf8") for n in weight_names], dtype="S")
-        for weight_name, weight in zip(weight_names, layer.weights):
+        _save_attribute_list(group, "weight_names", [n.encode("utf8") for n in weight_names])
+        for weight_name, weight in zip(weight_names, layer.weights, strict=True):
             group.create_dataset(weight_name, data=weight)
+    _save_attribute_list(f.create_group(_TOP_LEVEL), "weight_names", [])
 
 
 def _write_v3(f, model) -> None:
     f.create_group("vars").attrs["name"] = model.name
-    root = f.create_group("layers")
     for layer, key in zip(model.layers, v3_keys(model.layers)):
-        group = root.create_group(key)
-        group.create_group("vars").attrs["name"] = layer.name
-        subpath = _v3_subpath(layer)
-        if subpath != "vars":
-            holder = group.create_group(subpath)
-            if isinstance(layer, layers_module.TimeDistributed):
-                holder.attrs["name"] = layer.layer.name
-            else:
-                holder.attrs["name"] = f"{_snake_case(type(layer).__name__)}_cell"
-        for i, weight in enumerate(layer.weights):
-            group[subpath].create_dataset(str(i), data=weight)
+        weights = list(layer.weights)
+        for path, name, indices in _v3_entries(layer, f"layers/{key}"):
+            holder = f.require_group(path).create_group("vars")
+            holder.attrs["name"] = name
+            for i, index in enumerate(indices):
+                holder.create_dataset(str(i), data=weights[index])
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -177,11 +230,11 @@ def _read_dataset(h5py, group, name, where) -> np.ndarray:
 def _attribute_list(group, name) -> list:
     """A list-of-strings attribute, also when Keras split it into name0, name1, ... chunks."""
     if name in group.attrs:
-        values = list(group.attrs[name])
+        values = list(np.atleast_1d(group.attrs[name]))
     else:
         values, chunk = [], 0
         while f"{name}{chunk}" in group.attrs:
-            values.extend(group.attrs[f"{name}{chunk}"])
+            values.extend(np.atleast_1d(group.attrs[f"{name}{chunk}"]))
             chunk += 1
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
 
@@ -200,47 +253,66 @@ def _read_legacy(h5py, root, path) -> list:
     return found
 
 
-def _v3_group(h5py, f, path_in_file, where):
-    node = _walk(h5py, f, path_in_file, where)
-    return node if isinstance(node, h5py.Group) else None
-
-
-def _v3_arrays(h5py, group, where) -> list:
-    if group is None:
-        return []
+def _v3_arrays(h5py, f, vars_path, where) -> tuple:
+    """(the datasets "0", "1", ... of the group ``vars_path`` as arrays, their paths); none when the
+    group is absent, as Keras reads it."""
+    group = _walk(h5py, f, vars_path, where)
+    if not isinstance(group, h5py.Group):
+        return [], []
     names = sorted((n for n in group.keys() if n.isdigit()), key=int)
     if names != [str(i) for i in range(len(names))]:
-        raise CheckpointError(f"{where}: expected datasets 0..{len(names) - 1}, got {names}")
-    return [_read_dataset(h5py, group, n, where) for n in names]
+        raise CheckpointError(f"{where}: expected datasets 0..{len(names) - 1} in {vars_path!r}, got {names}")
+    return ([_read_dataset(h5py, group, n, f"{where}, {vars_path!r}") for n in names],
+            [f"{group.name}/{n}" for n in names])
+
+
+def _dataset_paths(h5py, group) -> list:
+    """The absolute paths of every dataset below ``group``."""
+    hits = []
+    group.visititems(lambda name, obj: hits.append(obj.name) if isinstance(obj, h5py.Dataset) else None)
+    return hits
 
 
 def _read_v3(h5py, f, model, path) -> list:
-    """[(key, [arrays])] for each of the model's layers, from a .weights.h5 layout."""
+    """[(key, [arrays in the order of layer.weights])] for each of the model's layers, from a
+    .weights.h5 layout; CheckpointError when the file's layers or their weight counts differ."""
     prefix = "layers" if "layers" in f else "_layer_checkpoint_dependencies"  # Keras 2.13 wrote the latter
+    root = _walk(h5py, f, prefix, repr(path))
+    if not isinstance(root, h5py.Group):
+        raise CheckpointError(f"{path!r}: {prefix!r} is not a group, so this is not a Keras weight file")
     keys = v3_keys(model.layers)
-    found = []
-    for layer, key in zip(model.layers, keys):
-        where = f"{path!r}, {prefix}/{key}"
-        arrays = _v3_arrays(h5py, _v3_group(h5py, f, f"{prefix}/{key}/{_v3_subpath(layer)}", where), where)
-        if not arrays and _v3_subpath(layer) != "vars":  # weights kept by the layer itself
-            arrays = _v3_arrays(h5py, _v3_group(h5py, f, f"{prefix}/{key}/vars", where), where)
-        found.append((key, arrays))
-    extra = []
-    for key in f[prefix].keys():
-        if key not in keys:
-            group = f[prefix][key]
-            if isinstance(group, h5py.Group) and _has_datasets(h5py, group):
-                extra.append(key)
+    groups = {key: root[key] for key in root.keys()  # links to elsewhere are never followed
+              if root.get(key, getlink=True).__class__ is h5py.HardLink and isinstance(root[key], h5py.Group)}
+    extra = [key for key, group in groups.items() if key not in keys and _dataset_paths(h5py, group)]
     if extra:
         raise CheckpointError(f"{path!r} holds weights for layers {sorted(extra)} that this model does not "
                               f"have (its layers are {keys}): it was saved from another architecture")
+    found, read = [], set()
+    for number, (layer, key) in enumerate(zip(model.layers, keys)):
+        where = f"{path!r}, {prefix}/{key}"
+        count = len(layer.weight_names)
+        entries = [(entry_path, indices, *_v3_arrays(h5py, f, f"{entry_path}/vars", where))
+                   for entry_path, _, indices in _v3_entries(layer, f"{prefix}/{key}")]
+        if (len(entries) > 1 and count and len(entries[0][2]) == count
+                and not any(arrays for _, _, arrays, _ in entries[1:])):
+            # an older Keras kept a recurrent layer's or a wrapper's weights in the layer's own vars
+            entries = [(entries[0][0], list(range(count)), *entries[0][2:])]
+        arrays = [None] * count
+        for entry_path, indices, stored, stored_paths in entries:
+            if len(stored) != len(indices):
+                raise CheckpointError(
+                    f"{path!r}: layer #{number} {_describe(layer)} expects {len(indices)} weight array(s) in "
+                    f"{entry_path}/vars; the file has {len(stored)} there (saved from another architecture?)")
+            for index, array in zip(indices, stored):
+                arrays[index] = array
+            read.update(stored_paths)
+        found.append((key, arrays))
+    unread = sorted(p for key in keys if key in groups
+                    for p in _dataset_paths(h5py, groups[key]) if p not in read)
+    if unread:
+        raise CheckpointError(f"{path!r} holds weights at {unread} where this model's layers have none: it "
+                              "was saved from another architecture")
     return found
-
-
-def _has_datasets(h5py, group) -> bool:
-    hits = []
-    group.visititems(lambda name, obj: hits.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return bool(hits)
 
 
 def _build_from(model, arrays_of_first, path) -> None:
@@ -256,15 +328,10 @@ def _build_from(model, arrays_of_first, path) -> None:
         model.build((None, None))
     elif isinstance(first, layers_module.Dense):
         model.build((None, arrays_of_first[0].shape[0]))
-    else:
+    elif isinstance(first, layers_module.Conv1D):  # kernel (k, C, F)
+        model.build((None, None, arrays_of_first[0].shape[1]))
+    else:  # recurrent, Bidirectional, TimeDistributed(Dense): kernel (D, ...)
         model.build((None, None, arrays_of_first[0].shape[0]))
-
-
-def _has_weights(layer) -> bool:
-    if layer.built:
-        return bool(layer.weights)
-    inner = layer.layer if isinstance(layer, layers_module.TimeDistributed) else layer
-    return not isinstance(inner, layers_module.Activation)
 
 
 def _describe(layer) -> str:
@@ -283,18 +350,16 @@ def load_weights(model, path) -> None:
         raise FileNotFoundError(f"filepath: no weight file at {path!r}") from None
     except OSError as error:
         raise CheckpointError(f"{path!r} is not a readable HDF5 file ({error})") from None
-    with f:
-        if "layer_names" in f.attrs:
-            layout, found = "legacy", _read_legacy(h5py, f, path)
-        elif "model_weights" in f and "layer_names" in f["model_weights"].attrs:
-            layout, found = "legacy", _read_legacy(h5py, f["model_weights"], path)
-        elif "layers" in f or "_layer_checkpoint_dependencies" in f:
-            layout, found = "v3", _read_v3(h5py, f, model, path)
-        else:
-            raise CheckpointError(f"{path!r} is HDF5 but not a Keras weight file: it has neither the "
-                                  "legacy layer_names attribute nor the .weights.h5 'layers' group")
+    try:
+        with f:
+            layout, found = _read_any(h5py, f, model, path)
+    except CheckpointError:
+        raise
+    except (OSError, KeyError, ValueError) as error:  # h5py on a damaged or unusual file
+        raise CheckpointError(f"{path!r} could not be read as a Keras weight file "
+                              f"({type(error).__name__}: {error})") from None
     if layout == "legacy":
-        weighted = [layer for layer in model.layers if _has_weights(layer)]
+        weighted = [layer for layer in model.layers if layer.weight_names]
         if len(found) != len(weighted):
             raise CheckpointError(
                 f"{path!r} holds weights for {len(found)} layer(s) {[name for name, _ in found]}, this model "
@@ -322,3 +387,20 @@ def load_weights(model, path) -> None:
     for layer, (_, arrays) in pairs:
         if arrays:
             layer.set_weights([np.asarray(a, dtype=layer.dtype) for a in arrays])
+
+
+def _read_any(h5py, f, model, path) -> tuple:
+    """("legacy" or "v3", what the layout's reader found)."""
+
+    def has_layer_names(group):  # Keras splits a long list into layer_names0, layer_names1, ...
+        return isinstance(group, h5py.Group) and bool({"layer_names", "layer_names0"} & set(group.attrs))
+
+    if has_layer_names(f):
+        return "legacy", _read_legacy(h5py, f, path)
+    weights = _walk(h5py, f, "model_weights", repr(path))  # a full-model file
+    if has_layer_names(weights):
+        return "legacy", _read_legacy(h5py, weights, path)
+    if "layers" in f or "_layer_checkpoint_dependencies" in f:
+        return "v3", _read_v3(h5py, f, model, path)
+    raise CheckpointError(f"{path!r} is HDF5 but not a Keras weight file: it has neither the "
+                          "legacy layer_names attribute nor the .weights.h5 'layers' group")
