@@ -12,6 +12,7 @@ from .convolutional import Conv1D
 from .core import Activation, Dense
 from .embeddings import Embedding
 from .input_layer import Input, InputLayer
+from .masking import Masking
 from .merging import Add, Concatenate, add, concatenate
 from .pooling import (
     GlobalAveragePooling1D,
@@ -28,7 +29,7 @@ from .wrappers import Bidirectional, TimeDistributed
 
 _CLASSES = (SimpleRNN, LSTM, GRU, Dense, Activation, TimeDistributed, Bidirectional, Embedding, Conv1D,
             MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D,
-            Dropout, SpatialDropout1D, RepeatVector, Flatten, Reshape, Concatenate, Add)
+            Dropout, SpatialDropout1D, RepeatVector, Flatten, Reshape, Concatenate, Add, Masking)
 LAYER_CLASSES = {cls.__name__: cls for cls in _CLASSES}
 
 

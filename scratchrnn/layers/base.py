@@ -18,6 +18,14 @@ list of arrays and ``backward`` returns the list of their gradients. A layer who
 ``training`` argument (``Dropout``) is called with ``training=True`` by ``fit`` and ``train_on_batch``
 only.
 
+Masks (Keras's): a (B, T) bool array per tensor, True at a real step, made from the data by ``Masking``
+or ``Embedding(mask_zero=True)`` and carried along the graph. A layer with ``supports_masking`` takes a
+masked input; ``compute_mask(inputs, mask)`` is the mask of its output (by default the input's, passed
+on); one whose ``call`` has a ``mask`` argument (the recurrent layers, ``Bidirectional``,
+``TimeDistributed``) is called with it. A masked input reaching a layer without ``supports_masking``
+is an error when the graph is made. Symbolically a tensor's mask is a bool ``KerasTensor`` (or None) in
+its ``_keras_mask``; a ``Node`` that reads or makes one is ``masked``, and the model runs it with masks.
+
 The symbolic record (``KerasTensor``, ``Node``) lives here rather than in ``models`` because a layer makes
 it when called, and layers never import models; ``models.functional`` orders the nodes and runs them.
 """
@@ -55,6 +63,7 @@ class KerasTensor:
         self.node = node
         self.index = index
         self.name = name
+        self._keras_mask = None  # the symbolic mask the tensor carries (a bool KerasTensor), as Keras
 
     @property
     def ndim(self) -> int:
@@ -69,6 +78,11 @@ class KerasTensor:
     def __iter__(self):  # a symbolic tensor is not a list of tensors: say so instead of iterating
         raise TypeError(f"{self!r} is symbolic and cannot be unpacked; a layer with return_state=True "
                         "returns a list of tensors")
+
+
+def symbolic_mask(shape, layer) -> KerasTensor:
+    """The symbolic mask that ``layer`` makes for a tensor: bool, of ``shape`` (batch, time)."""
+    return KerasTensor(shape, np.bool_, name=f"the mask made by layer {layer.name!r}")
 
 
 class Node:
@@ -86,6 +100,44 @@ class Node:
                         for i, shape in enumerate(output_shapes)]
         self.returns_list = layer.returns_list(len(self.outputs))
         self.plain = not (layer.takes_list or state_count or layer.takes_training or self.returns_list)
+        self.masked = False  # masks come in or go out: the model runs it with ``call_masked``
+
+    def set_masks(self, input_masks: list) -> None:
+        """Give the output tensors their symbolic masks, from those of the main inputs (None: unmasked);
+        a layer that cannot take a masked input says so."""
+        layer = self.layer
+        main = self.inputs[:len(self.inputs) - self.state_count]
+        carried = [m for m in input_masks if m is not None]
+        if carried and not layer.supports_masking:
+            raise ValueError(f"mask: layer {layer.name!r} ({type(layer).__name__}) cannot use a mask, and "
+                             f"its input carries one ({carried[0].name}); put it after a layer that ends the "
+                             "mask (a recurrent layer with return_sequences=False), or leave the mask out")
+        masks = layer.compute_mask(main if layer.takes_list else main[0],
+                                   input_masks if layer.takes_list else input_masks[0])
+        masks = list(masks) if isinstance(masks, (list, tuple)) else [masks] * len(self.outputs)
+        for tensor, mask in zip(self.outputs, masks):
+            tensor._keras_mask = mask
+        self.masked = bool(carried) or any(m is not None for m in masks)
+        self.plain = self.plain and not self.masked
+
+    def call_masked(self, arrays: list, masks: list, training: bool) -> tuple[list, list]:
+        """(the layer's outputs, their masks) for the arrays of ``inputs`` and the masks of the main
+        inputs (None where a tensor carries none): the mask goes to a ``call`` that takes one."""
+        layer = self.layer
+        main = arrays[:len(arrays) - self.state_count]
+        x = main if layer.takes_list else main[0]
+        mask = masks if layer.takes_list else masks[0]
+        kwargs = {"initial_state": arrays[len(main):]} if self.state_count else {}
+        if layer.takes_training:
+            kwargs["training"] = training
+        if layer.takes_mask and mask is not None:
+            kwargs["mask"] = mask
+        y = layer.call(x, **kwargs)
+        output_masks = layer.compute_mask(x, mask)
+        outputs = y if self.returns_list else [y]
+        if not isinstance(output_masks, (list, tuple)):
+            output_masks = [output_masks] * len(outputs)
+        return outputs, list(output_masks)
 
     def call(self, arrays: list, training: bool) -> list:
         """The layer's outputs (a list, one per output tensor) for the arrays of ``inputs``."""
@@ -122,11 +174,18 @@ class Layer:
     weight_names: tuple = ()
     min_input_rank = 2
     takes_list = False  # call gets a list of arrays (Concatenate, Add)
-    takes_training = False  # set for subclasses whose call has a ``training`` argument
+    takes_training = False  # set for subclasses whose call has a ``training`` argument (or a property)
+    takes_mask = False  # set for subclasses whose call has a ``mask`` argument
+    supports_masking = False  # takes a masked input (Keras's name); compute_mask says what goes out
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.takes_training = "training" in inspect.signature(cls.call).parameters
+        parameters = inspect.signature(cls.call).parameters
+        cls.takes_mask = "mask" in parameters
+        # A class may say per instance whether training changes its call (a recurrent layer without
+        # dropout does not): a property, which the call's signature does not override.
+        if not isinstance(inspect.getattr_static(cls, "takes_training"), property):
+            cls.takes_training = "training" in parameters
 
     def __init__(self, *, name=None, dtype="float32", input_shape=None, batch_input_shape=None,
                  batch_size=None, input_dim=None, input_length=None, trainable=True, **unknown):
@@ -249,6 +308,7 @@ class Layer:
         output_shape = self.compute_output_shape(shape)
         shapes = output_shape if self.returns_list(None, output_shape) else [output_shape]
         node = Node(self, inputs + states, len(states), shapes, self.dtype)
+        node.set_masks([t._keras_mask for t in inputs])
         self._inbound_nodes.append(node)
         return node.outputs if node.returns_list else node.outputs[0]
 
@@ -289,7 +349,39 @@ class Layer:
         made for."""
         if not kwargs and self._is_empty_batch(x):
             return self._empty_outputs(x)
-        return self.call(self.check_input(x), **kwargs)
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            return self.call(self.check_input(x), **kwargs)
+        if not self.takes_mask:
+            raise ValueError(f"mask: layer {self.name!r} ({type(self).__name__}) cannot use a mask; the "
+                             "layers that do are the recurrent layers, Bidirectional and TimeDistributed")
+        x = self.check_input(x)
+        return self.call(x, mask=self.check_mask(mask, x), **kwargs)
+
+    def check_mask(self, mask, x) -> np.ndarray:
+        """``mask`` as a (batch, time) bool array for the input x; TypeError for a non-boolean mask,
+        ValueError for a wrong shape."""
+        if isinstance(mask, (str, bytes)) or mask is None:
+            raise TypeError(f"mask: layer {self.name!r} expected a (batch, time) array of booleans, got "
+                            f"{type(mask).__name__}")
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            if mask.dtype.kind not in "iuf" or not np.all((mask == 0) | (mask == 1)):
+                raise TypeError(f"mask: layer {self.name!r} expected booleans (True at a real step), got "
+                                f"dtype {mask.dtype}" + (" with values other than 0 and 1"
+                                                         if mask.dtype.kind in "iuf" else ""))
+            mask = mask.astype(np.bool_)
+        expected = np.shape(x)[:2]
+        if mask.shape != expected:
+            raise ValueError(f"mask: layer {self.name!r} expected shape {expected} (batch, time) like its "
+                             f"input of shape {np.shape(x)}, got shape {mask.shape}")
+        return mask
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output for ``inputs`` and their mask (Keras's): the input's passed on by a
+        layer that supports masking, None otherwise. Called on arrays when a model runs, and on symbolic
+        tensors (with symbolic masks) when it is made."""
+        return mask if self.supports_masking else None
 
     def _is_empty_batch(self, x) -> bool:
         items = list(x) if self.takes_list and isinstance(x, (list, tuple)) else [x]

@@ -32,9 +32,11 @@ def _check_activation(name):
 
 
 class Dense(Layer):
-    """y = activation(x W + b) on the last axis, so it acts on every time step of a (B, T, D) input."""
+    """y = activation(x W + b) on the last axis, so it acts on every time step of a (B, T, D) input; a mask
+    on the input goes on to the output (Keras's: the steps it marks are computed all the same)."""
 
     weight_names = ("kernel", "bias")
+    supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -101,9 +103,10 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """y = activation(x), element-wise or softmax over the last axis."""
+    """y = activation(x), element-wise or softmax over the last axis; a mask on the input goes on."""
 
     min_input_rank = 1
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

@@ -4,6 +4,12 @@ backward returns the list of the inputs' gradients.
     Concatenate(axis):  y = [x_1 | x_2 | ... | x_k] along axis      dx_i = the slice of dy over x_i's part
     Add:                y = x_1 + x_2 + ... + x_k                  dx_i = dy
 
+Masks (Keras's rule): Concatenate's output carries a mask when any input does, an unmasked input
+counting as all True; each input's (B, T) mask is spread over that input's features, the spread masks
+are joined along the axis, and a step of the output is real where any of its features is: along the
+last axis that is the OR of the inputs' masks, along the time axis their masks end to end. Add takes no
+masked inputs.
+
 ``concatenate(inputs)`` and ``add(inputs)`` are Keras's functional forms: they make the layer and call it
 on the list, arrays or symbolic tensors alike. Inputs must have the same shapes (except, for Concatenate,
 on the axis); unlike Keras, Add does not broadcast.
@@ -14,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_array
-from .base import Layer
+from .base import KerasTensor, Layer, symbolic_mask
 
 
 class _Merge(Layer):
@@ -82,6 +88,7 @@ class Concatenate(_Merge):
     """y = the inputs joined along ``axis`` (a feature axis: not the batch axis 0)."""
 
     _matching = "expected inputs whose shapes match except on the concatenation axis"
+    supports_masking = True
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -107,6 +114,17 @@ class Concatenate(_Merge):
             return None
         ends = np.cumsum(self._cache)[:-1]
         return [np.ascontiguousarray(part) for part in np.split(dy, ends, axis=self.axis)]
+
+    def compute_mask(self, inputs, mask=None):
+        """The output's mask by Keras's rule (module docstring); None when no input carries one."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        if isinstance(inputs[0], KerasTensor):
+            return symbolic_mask(self.compute_output_shape([t.shape for t in inputs])[:-1], self)
+        spread = [np.ones(x.shape, dtype=bool) if m is None
+                  else np.broadcast_to(m.reshape(*m.shape, *(1,) * (x.ndim - m.ndim)), x.shape)
+                  for x, m in zip(inputs, mask)]  # each (B, T, D_i)
+        return np.concatenate(spread, axis=self.axis).any(axis=-1)  # (B, T)
 
     def compute_output_shape(self, input_shape):
         shapes = [tuple(shape) for shape in input_shape]

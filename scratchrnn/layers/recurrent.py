@@ -1,14 +1,53 @@
 """The recurrent layers: SimpleRNN, LSTM and GRU own their weights, states and options; the math is a
-cell's forward and backward (``cells/`` or the Numba ``kernels/``, chosen by ``backend``)."""
+cell's forward and backward (``cells/`` or the Numba ``kernels/``, chosen by ``backend``).
+
+What the layers add to the cells, as Keras 3 does it:
+- a mask (B, T) from the graph (``Masking``, ``Embedding(mask_zero=True)``): the cell carries the states
+  through a masked step and repeats the previous output there (zeros with ``zero_output_for_mask``);
+  without return_sequences the output is the last step's output, as Keras's ``last_output``: the
+  last real step's h, or zeros for a sequence without one;
+- variational dropout, in training only: the layer draws the masks, once per call, and the cell
+  multiplies every step by the same ones:
+      input_masks      (G, B, D)  = keep / (1 - dropout),            keep ~ Bernoulli(1 - dropout)
+      recurrent_masks  (G, B, H)  = keep / (1 - recurrent_dropout)
+  G = 1 (one mask for every gate) unless recurrent_dropout > 0 or implementation=1, where Keras's cells
+  draw one per gate (4 for LSTM i, f, c, o; 3 for GRU z, r, h), input masks first.
+"""
 
 from __future__ import annotations
 
+import inspect
+from typing import NamedTuple
+
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, rng
 from ..backend import BACKENDS, cell_module
-from ..validation import check_array, check_choice, check_positive_int
+from ..validation import check_array, check_choice, check_fraction, check_positive_int
 from .base import Layer
+
+_TAKES_MASKS: dict = {}  # cell module -> whether its forward takes mask= and dropout masks
+
+
+def _masking_module(cell_name: str, backend):
+    """The cell module for a call with a mask or dropout masks: the backend's, or the NumPy cells' while
+    that backend's module does not take them yet."""
+    module = cell_module(cell_name, backend)
+    takes = _TAKES_MASKS.get(module)
+    if takes is None:
+        takes = _TAKES_MASKS[module] = "input_masks" in inspect.signature(module.forward).parameters
+    return module if takes else cell_module(cell_name, "numpy")
+
+
+class _MaskedCall(NamedTuple):
+    """The cache of a call with a mask or dropout: the cell module that ran it (its backward must be the
+    same), the cell's cache, whether the layer's output is the last output (a mask, no
+    return_sequences) rather than the final state, and the number of steps."""
+
+    module: object
+    cell_cache: object
+    last_output: bool
+    steps: int
 
 
 class _Recurrent(Layer):
@@ -23,11 +62,22 @@ class _Recurrent(Layer):
     def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, backend=None, unroll=False,
-                 implementation=None, **kwargs):
+                 implementation=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
-        # unroll and implementation choose how Keras schedules the same math: accepted and checked, no effect
+        # unroll and implementation choose how Keras schedules the same math: accepted and checked; only
+        # the number of dropout masks follows implementation=1, as in Keras (one per gate)
         check_choice(bool(unroll), "unroll", (True, False))
-        check_choice(implementation, "implementation", (None, 1, 2))
+        self.implementation = check_choice(implementation, "implementation", (None, 1, 2))
+        self.dropout = check_fraction(dropout, "dropout")
+        self.recurrent_dropout = check_fraction(recurrent_dropout, "recurrent_dropout")
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"seed: expected a non-negative integer or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        # a seed gives the layer its own generator, seeded once: the same seed, the same masks call after call
+        self._generator = None if seed is None else np.random.default_rng(self.seed)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.units = check_positive_int(units, "units")
         activations.get(activation)
         self.activation = activation
@@ -47,6 +97,13 @@ class _Recurrent(Layer):
         self.ledger = None
         if not self.use_bias:
             self.weight_names = self.weight_names[:2]
+
+    supports_masking = True
+
+    @property
+    def takes_training(self) -> bool:
+        """Whether training changes the call (dropout): if not, a model calls it as a plain layer."""
+        return self.dropout > 0.0 or self.recurrent_dropout > 0.0
 
     def _weight_specs(self, input_shape):
         gates = self.gates * self.units
@@ -146,14 +203,46 @@ class _Recurrent(Layer):
         self._check_features(x, self.weights[0].shape[0])
         return x
 
-    def call(self, x, initial_state=None):
+    def call(self, x, training=False, mask=None, initial_state=None):
         states = self._initial_states(x.shape[0], initial_state)
-        outputs, finals, self._cache = cell_module(self.cell_name, self.backend).forward(
-            x, tuple(states), self._in_cell_order(self.weights), **self._cell_options())
+        dropping = training and (self.dropout > 0.0 or self.recurrent_dropout > 0.0)
+        if mask is None and not dropping:  # the plain call: as fast as before masks and dropout existed
+            outputs, finals, self._cache = cell_module(self.cell_name, self.backend).forward(
+                x, tuple(states), self._in_cell_order(self.weights), **self._cell_options())
+            y = outputs if self.return_sequences else finals[0].copy()
+        else:
+            options = self._cell_options()
+            if mask is not None:
+                options.update(mask=mask, zero_output_for_mask=self.zero_output_for_mask)
+            if dropping:
+                options.update(self._dropout_masks(x.shape[0], x.shape[2]))
+            module = _masking_module(self.cell_name, self.backend)
+            outputs, finals, cache = module.forward(x, tuple(states), self._in_cell_order(self.weights),
+                                                    **options)
+            last_output = mask is not None and not self.return_sequences
+            self._cache = _MaskedCall(module, cache, last_output, x.shape[1])
+            if self.return_sequences:
+                y = outputs
+            else:  # with a mask, Keras's last_output: the last step's output, which a masked step repeats
+                y = outputs[:, -1].copy() if last_output else finals[0].copy()
         if self.stateful and initial_state is None:
             self.states = [f.copy() for f in finals]
-        y = outputs if self.return_sequences else finals[0].copy()
         return [y, *finals] if self.return_state else y
+
+    def _dropout_masks(self, batch: int, features: int) -> dict:
+        """The dropout masks of one call (module docstring): input masks, then recurrent masks, as Keras
+        draws them; from the layer's own generator when it has a seed, else the library's."""
+        generator = self._generator if self._generator is not None else rng.generator()
+        count = self.gates if self.recurrent_dropout > 0.0 or self.implementation == 1 else 1
+        masks = {}
+        for name, rate, size in (("input_masks", self.dropout, features),
+                                 ("recurrent_masks", self.recurrent_dropout, self.units)):
+            if rate > 0.0:
+                keep = generator.random((count, batch, size)) >= rate  # (G, B, D | H), P = 1 - rate
+                mask = keep.astype(self.dtype)
+                mask *= self.dtype.type(1.0 / (1.0 - rate))  # 0 or 1 / (1 - rate)
+                masks[name] = mask
+        return masks
 
     def run(self, x, states):
         """Inference without bookkeeping: (outputs (B, T, H), final states) from explicit ``states``.
@@ -167,8 +256,12 @@ class _Recurrent(Layer):
     def backward(self, dy, d_inputs=True):
         """dLoss/dx from the upstream gradient dy; the weight gradients land in ``self.gradients``.
         d_inputs=False skips dLoss/dx (None is returned): a model's first layer, whose input is data."""
-        if self._cache is None:
+        cache = self._cache
+        if cache is None:
             raise RuntimeError(f"{self.name}: backward needs a forward first")
+        module, last_output = None, False
+        if type(cache) is _MaskedCall:
+            module, cache, last_output, steps = cache
         if self.return_state:
             d_output, *d_finals = dy
         else:
@@ -176,17 +269,29 @@ class _Recurrent(Layer):
         d_finals = list(d_finals)
         if self.return_sequences:
             d_outputs = d_output
+        elif last_output:  # the output is the last step's output (a mask): its gradient goes there
+            d_outputs = None
+            if d_output is not None:
+                d_outputs = np.zeros((d_output.shape[0], steps, self.units), dtype=d_output.dtype)
+                d_outputs[:, -1] = d_output  # (B, T, H), processing order
         else:  # the output is the last hidden state, the first final state
             d_outputs = None
             if d_output is not None:  # None: nothing read the output (a seq2seq encoder's states only)
                 d_finals[0] = d_output if d_finals[0] is None else d_finals[0] + d_output
-        grads = cell_module(self.cell_name, self.backend).backward(
-            d_outputs, tuple(d_finals), self._cache, ledger=self.keep_ledger,
-            weight_gradients=self._in_cell_order(self.gradients), d_inputs=d_inputs)
+        if module is None:
+            module = cell_module(self.cell_name, self.backend)
+        grads = module.backward(d_outputs, tuple(d_finals), cache, ledger=self.keep_ledger,
+                                weight_gradients=self._in_cell_order(self.gradients), d_inputs=d_inputs)
         self._cache = None  # the activations are spent: free them before the next forward makes new ones
         self.initial_state_gradients = list(grads.initial_states)
         self.ledger = grads.ledger
         return grads.inputs
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras's: the input's mask goes on with the sequence (return_sequences), not with the last output
+        nor the states."""
+        output_mask = mask if self.return_sequences else None
+        return [output_mask] + [None] * self.state_count if self.return_state else output_mask
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
@@ -200,7 +305,11 @@ class _Recurrent(Layer):
         config = super().get_config()
         config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
                       return_sequences=self.return_sequences, return_state=self.return_state,
-                      go_backwards=self.go_backwards, stateful=self.stateful)
+                      go_backwards=self.go_backwards, stateful=self.stateful, dropout=self.dropout,
+                      recurrent_dropout=self.recurrent_dropout, seed=self.seed,
+                      zero_output_for_mask=self.zero_output_for_mask)
+        if self.implementation is not None:
+            config["implementation"] = self.implementation
         for key, value in (("kernel_initializer", kernel), ("recurrent_initializer", recurrent),
                            ("bias_initializer", bias)):
             saved = initializers.serialize(value)  # a name, or an Initializer's class_name and config

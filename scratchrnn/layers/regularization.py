@@ -24,9 +24,11 @@ from .base import Layer, _check_shape
 
 
 class Dropout(Layer):
-    """y = x * keep / (1 - rate) in training (keep drawn with probability 1 - rate), y = x otherwise."""
+    """y = x * keep / (1 - rate) in training (keep drawn with probability 1 - rate), y = x otherwise; a
+    mask on the input goes on to the output."""
 
     min_input_rank = 1
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

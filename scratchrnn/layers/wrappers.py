@@ -26,9 +26,12 @@ def _steps_flattened(a, time_major=None):
 
 
 class TimeDistributed(Layer):
-    """Applies ``layer`` to every time step: (B, T, ...) is run as (B*T, ...)."""
+    """Applies ``layer`` to every time step: (B, T, ...) is run as (B*T, ...). A mask (B, T) on the input
+    goes on to the output, as in Keras: every step is computed, and the layers after it skip the same
+    steps."""
 
     min_input_rank = 3
+    supports_masking = True
 
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
@@ -58,7 +61,9 @@ class TimeDistributed(Layer):
         self.layer.check_input(x.reshape(-1, *x.shape[2:]))
         return x
 
-    def call(self, x):
+    def call(self, x, mask=None):
+        # mask: checked against x by the eager call; the wrapped layer acts on each step by itself and
+        # takes none, so it changes nothing here (compute_mask passes it on)
         flat, time_major, unflatten = _steps_flattened(x)
         y = unflatten(self.layer.call(flat))
         self._cache = (time_major, self.layer._cache)  # the row order, which backward follows
@@ -148,6 +153,9 @@ class Bidirectional(Layer):
                                                | mul y_f * y_b | None: the list [y_f, y_b]
 
     With return_state the call returns [y (or y_f, y_b), forward's states..., backward's states...].
+    A mask (B, T) goes to both directions as it is: the backward layer reverses it with the sequence,
+    so that it skips the padding whichever side it is on. As Keras, both directions output zeros at a
+    masked step when they return sequences (``zero_output_for_mask``), else repeat the last output.
     As in Keras, both directions are fresh layers made from ``layer.get_config()`` (renamed
     ``forward_<name>`` and ``backward_<name>``; ``layer`` itself is not used and keeps its weights),
     unless ``backward_layer`` is given, which is used as it is. The weights are the forward layer's then
@@ -155,6 +163,7 @@ class Bidirectional(Layer):
     """
 
     min_input_rank = 3
+    supports_masking = True
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         for name, value in (("layer", layer), ("backward_layer", backward_layer)):
@@ -174,6 +183,8 @@ class Bidirectional(Layer):
         else:
             self.backward_layer = backward_layer
         self._check_directions()
+        for direction in (self.forward_layer, self.backward_layer):  # as Keras forces it
+            direction.zero_output_for_mask = direction.return_sequences
 
     def _copy(self, layer, prefix: str, go_backwards: bool):
         """A fresh layer from ``layer``'s config, named ``prefix + name`` (a prefix already there is not
@@ -222,6 +233,11 @@ class Bidirectional(Layer):
     return_state = property(lambda self: self.forward_layer.return_state)
     # The states it takes (initial_state) and returns (return_state): forward's, then backward's.
     state_count = property(lambda self: self.forward_layer.state_count + self.backward_layer.state_count)
+
+    @property
+    def takes_training(self) -> bool:
+        """Whether training changes the call: when either direction has dropout."""
+        return self.forward_layer.takes_training or self.backward_layer.takes_training
 
     @property
     def initial_state_gradients(self) -> list:
@@ -301,10 +317,10 @@ class Bidirectional(Layer):
         split = self.forward_layer.state_count
         return states[:split], states[split:]
 
-    def call(self, x, initial_state=None):
+    def call(self, x, training=False, mask=None, initial_state=None):
         forward_states, backward_states = self._split_states(initial_state)
-        y_f = self.forward_layer.call(x, initial_state=forward_states)
-        y_b = self.backward_layer.call(x, initial_state=backward_states)
+        y_f = self.forward_layer.call(x, training=training, mask=mask, initial_state=forward_states)
+        y_b = self.backward_layer.call(x, training=training, mask=mask, initial_state=backward_states)
         finals = []
         if self.return_state:
             (y_f, *finals_f), (y_b, *finals_b) = y_f, y_b
@@ -367,6 +383,17 @@ class Bidirectional(Layer):
             return half, half
         y_f, y_b = outputs  # mul: d(y_f * y_b) = dy y_b dy_f + dy y_f dy_b
         return d_merged * y_b, d_merged * y_f
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras's: the mask goes on with the sequences (to each of them when merge_mode is None), not with
+        last outputs nor states."""
+        if self.return_sequences:
+            output_masks = [mask, mask] if self.merge_mode is None else [mask]
+        else:
+            output_masks = [None, None] if self.merge_mode is None else [None]
+        if self.return_state:
+            return output_masks + [None] * self.state_count
+        return output_masks if self.merge_mode is None else output_masks[0]
 
     def compute_output_shape(self, input_shape):
         forward = self.forward_layer.compute_output_shape(input_shape)

@@ -87,10 +87,16 @@ def match_targets(y, expected: tuple, loss, where: str) -> np.ndarray:
     return y
 
 
-def accuracy(y, probabilities) -> float:
+def accuracy(y, probabilities, mask=None) -> float:
+    """The fraction of predictions (argmax over the last axis) equal to the targets; with a mask (the
+    output's, shaped like the predictions), of the real steps only (0 when there is none), as Keras 3
+    weighs its accuracy metrics by an output's mask."""
     predicted = probabilities.argmax(axis=-1)
     truth = y.argmax(axis=-1) if y.shape == probabilities.shape else y.reshape(predicted.shape)
-    return np.count_nonzero(predicted == truth) / predicted.size
+    if mask is None:
+        return np.count_nonzero(predicted == truth) / predicted.size
+    real = np.count_nonzero(mask)
+    return np.count_nonzero((predicted == truth) & mask) / real if real else 0.0
 
 
 def is_empty_batch(x) -> bool:

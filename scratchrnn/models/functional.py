@@ -10,6 +10,11 @@ its calls, each backward pass reading the cache of its own call.
 
 ``layers`` are in Keras's order (by depth from the outputs, then by the order the walk met them), so
 ``get_weights`` lists the weights as Keras's model of the same graph does.
+
+Masks (layers/base.py) travel beside the values: a model with a masked tensor runs forward with a list
+of masks too, each masked node (``Node.call_masked``) reading its inputs' masks and giving its outputs
+theirs; the outputs' masks are kept in ``_output_masks`` for the losses and metrics. A model without
+one runs as before. Backward needs nothing more: the layers that use a mask keep it in their caches.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from .training import Trainer
 class _Step:
     """One node of the run order, with the indices of its tensors in the model's value list."""
 
-    __slots__ = ("node", "layer", "inputs", "outputs", "d_inputs", "shared", "cache", "fused", "plain")
+    __slots__ = ("node", "layer", "inputs", "outputs", "d_inputs", "shared", "cache", "fused", "plain",
+                 "main")
 
     def __init__(self, node, index_of, model_inputs, shared):
         self.node = node
@@ -38,6 +44,7 @@ class _Step:
         self.cache = None
         self.fused = False  # its output's gradient is w.r.t. the logits (set at compile)
         self.plain = node.plain  # one array in, one out
+        self.main = self.inputs[:len(self.inputs) - node.state_count]  # the inputs that may carry masks
 
 
 def _tensor_list(value, what: str) -> list:
@@ -161,6 +168,8 @@ class Model(Trainer):
             self.output_names = [t.name for t in self.outputs]
         self.output_shapes = [t.shape for t in self.outputs]
         self._input_readers = [self._first_reader(i) for i in self._input_indices]
+        self._masked = any(step.node.masked for step in self._steps)  # forward carries masks
+        self._output_masks = [None] * len(self.outputs)  # the last forward's, for losses and metrics
         self.built = True
         self._flat_weights = None  # made when the model first trains
         if self.losses:  # compiled before the graph was made (a Sequential that builds on its first data)
@@ -211,6 +220,8 @@ class Model(Trainer):
     # -- running -------------------------------------------------------------------------------
     def _forward(self, xs, training=False) -> list:
         """The outputs for checked input arrays; every layer keeps its cache for ``_backward``."""
+        if self._masked:
+            return self._forward_masked(xs, training)
         values = [None] * self._tensor_count
         for index, x in zip(self._input_indices, xs):
             values[index] = x
@@ -222,6 +233,27 @@ class Model(Trainer):
                     values[index] = y
             if step.shared:
                 step.cache = step.layer._cache
+        return [values[i] for i in self._output_indices]
+
+    def _forward_masked(self, xs, training) -> list:
+        """``_forward`` with a mask beside each value (None: unmasked); the outputs' masks go to
+        ``_output_masks``."""
+        values = [None] * self._tensor_count
+        masks = [None] * self._tensor_count
+        for index, x in zip(self._input_indices, xs):
+            values[index] = x
+        for step in self._steps:
+            if step.node.masked:
+                outputs, output_masks = step.node.call_masked(
+                    [values[i] for i in step.inputs], [masks[i] for i in step.main], training)
+                for index, y, mask in zip(step.outputs, outputs, output_masks):
+                    values[index], masks[index] = y, mask
+            else:
+                for index, y in zip(step.outputs, step.node.call([values[i] for i in step.inputs], training)):
+                    values[index] = y
+            if step.shared:
+                step.cache = step.layer._cache
+        self._output_masks = [masks[i] for i in self._output_indices]
         return [values[i] for i in self._output_indices]
 
     def _fusable_output(self, k: int, activation) -> bool:

@@ -15,6 +15,10 @@ the forward pass's caches at the step's peak; made this way, a layer's gradient 
 caches of the layers above it have just given back.
 
 The graph itself (which layer runs on what, forward and backward) is ``functional.Model``'s.
+
+An output that carries a mask (``_output_masks``, from the last forward) has its loss and accuracy over
+the real steps only, as Keras 3 applies an output's mask: the mean over the steps the mask keeps, and
+its gradient likewise (``losses``, ``data.accuracy``).
 """
 
 from __future__ import annotations
@@ -172,15 +176,18 @@ class Trainer:
     def _loss_values(self, ys, outputs) -> tuple[list, list]:
         """(the loss of each output, the gradient handed to each output: w.r.t. the logits where fused)."""
         values, gradients = [], []
-        for loss, weight, fused, y, out in zip(self.losses, self.loss_weights, self._fused, ys, outputs):
+        for loss, weight, fused, y, out, mask in zip(self.losses, self.loss_weights, self._fused, ys, outputs,
+                                                     self._output_masks):
+            # the mask only when there is one: a Loss subclass written before masks still works unmasked
+            masked = () if mask is None else (mask,)
             if fused:  # the value and the logits gradient in one pass
-                value, gradient = loss.value_and_logits_gradient(y, out)
+                value, gradient = loss.value_and_logits_gradient(y, out, *masked)
             else:
-                value, gradient = loss.value(y, out), None
+                value, gradient = loss.value(y, out, *masked), None
             if not np.isfinite(value):
                 raise FloatingPointError(f"the loss is {value}")
             if gradient is None:
-                gradient = loss.gradient(y, out)
+                gradient = loss.gradient(y, out, *masked)
             if weight != 1.0:
                 gradient = gradient * weight
             values.append(value)
@@ -194,9 +201,9 @@ class Trainer:
         else:
             total = sum(w * v for w, v in zip(self.loss_weights, values))
             logged = [total, *values]
-        for metrics, y, out in zip(self._output_metrics, ys, outputs):
+        for metrics, y, out, mask in zip(self._output_metrics, ys, outputs, self._output_masks):
             if metrics:
-                logged += [data.accuracy(y, out)] * len(metrics)  # every accepted name is an accuracy
+                logged += [data.accuracy(y, out, mask)] * len(metrics)  # every accepted name is an accuracy
         return dict(zip(self._log_names, logged))
 
     def _train_step(self, xs, ys) -> dict:
@@ -323,7 +330,8 @@ class Trainer:
         for index in self._batches(samples, batch_size):
             ys_batch = [y[index] for y in ys]
             outputs = self._forward([x[index] for x in xs])
-            values = [loss.value(y, out) for loss, y, out in zip(self.losses, ys_batch, outputs)]
+            values = [loss.value(y, out) if mask is None else loss.value(y, out, mask)
+                      for loss, y, out, mask in zip(self.losses, ys_batch, outputs, self._output_masks)]
             totals += np.array(list(self._logs(values, ys_batch, outputs).values())) * len(outputs[0])
         means = [float(v) for v in totals / samples]
         if verbose:
