@@ -84,6 +84,17 @@ def _check_finite(model, filepath) -> None:
 
 
 def save_checkpoint(model, filepath, include_optimizer: bool = True) -> None:
+    """``model.save``: the native checkpoint, except under Keras's suffixes, whose formats a suffix
+    promises: ``.h5``/``.hdf5`` get Keras's HDF5 weights (which Keras's ``load_weights`` and ours read;
+    Keras's whole-model HDF5, with the architecture, is not written yet), ``.keras`` is refused."""
+    name = str(filepath)
+    if name.endswith(".keras"):
+        raise ValueError(f"filepath: {name!r} names Keras's .keras whole-model format, which scratchrnn "
+                         "does not write yet; save to a .npz (scratchrnn's checkpoint, read by load_model) "
+                         "or a .weights.h5 (Keras's weights, read by load_weights in both libraries)")
+    if name.endswith(H5_SUFFIXES):
+        save_weights(model, filepath)
+        return
     if not model.built:
         raise ValueError("model: expected a built model to save; train it or call build() first")
     _check_finite(model, filepath)

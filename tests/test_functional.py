@@ -288,3 +288,21 @@ def test_model_needs_symbolic_tensors_and_a_sequential_no_return_state():
     x = scratchrnn.Input(shape=(4, 2))
     with pytest.raises(ValueError, match=r"initial_state: 'two_states' expected 2 tensors, got 1"):
         layers.LSTM(3, name="two_states")(x, initial_state=[scratchrnn.Input(shape=(3,))])
+
+
+def test_save_under_keras_suffixes_writes_keras_weights_or_refuses(tmp_path):
+    """model.save("x.hdf5") (the Brownlee tutorials' ModelCheckpoint) writes Keras's HDF5 weights, which
+    load_weights reads in both libraries; a .keras name is refused with nothing written."""
+    model = Sequential([scratchrnn.Input(shape=(3, 2)), layers.LSTM(4), layers.Dense(2)])
+    model.save(tmp_path / "weights.hdf5")
+    x = np.linspace(-1, 1, 12).reshape(2, 3, 2)
+    again = Sequential([scratchrnn.Input(shape=(3, 2)), layers.LSTM(4), layers.Dense(2)])
+    again.load_weights(tmp_path / "weights.hdf5")
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    keras_model = keras.Sequential([keras.Input(shape=(3, 2)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    keras_model.load_weights(tmp_path / "weights.hdf5")
+    np.testing.assert_allclose(keras_model.predict(x.astype(np.float32), verbose=0), model.predict(x),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Keras's .keras whole-model format"):
+        model.save(tmp_path / "model.keras")
+    assert not (tmp_path / "model.keras").exists()
