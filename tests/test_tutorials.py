@@ -5,16 +5,6 @@ Each runs in a subprocess of this interpreter with the working folder a fresh tm
 data files the tutorials write land there, not in the repository) and must exit 0 and end with a line
 ``RESULT {json}``; the tests then check that it trained (the training loss fell) and that its outputs have
 the shapes and lengths the tutorial produces.
-
-Reconstructed but not run here, because scratchrnn lacks what they use (the test joins the list when it
-has it):
-- imdb_lstm.py: ``LSTM(8, dropout=0.2, recurrent_dropout=0.2)`` raises
-  ``TypeError: LSTM: unexpected keyword arguments ['dropout', 'recurrent_dropout']``.
-- brownlee_alice_textgen.py: ``ModelCheckpoint("weights-improvement-{epoch:02d}-{loss:.4f}.hdf5")`` saves
-  with ``model.save``, which writes scratchrnn's own checkpoint format whatever the suffix, and
-  ``model.load_weights`` of that file reads a .hdf5 name as HDF5: ``scratchrnn.saving.CheckpointError:
-  'weights-improvement-03-3.4585.hdf5' is not a readable HDF5 file (Unable to synchronously open file
-  (file signature not found))``.
 """
 
 from __future__ import annotations
@@ -53,6 +43,12 @@ def assert_fell(losses, what="loss"):
 
 
 # Keras 2 examples/ (keras-team/keras, tag 2.3.1)
+
+
+def test_imdb_lstm(tmp_path):
+    result = run_tutorial("imdb_lstm", tmp_path)  # LSTM(dropout=0.2, recurrent_dropout=0.2)
+    assert_fell(result["loss"])
+    assert math.isfinite(result["test_score"])
 
 
 def test_imdb_bidirectional_lstm(tmp_path):
@@ -157,3 +153,14 @@ def test_brownlee_alphabet_stateful(tmp_path):
     recited = result["stateful"]["recited"]
     assert len(recited) == 26 and recited[0] == "A" and set(recited) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     assert result["variable_length"]["padded_shape"] == [100, 5, 1]
+
+
+def test_brownlee_alice_textgen(tmp_path):
+    result = run_tutorial("brownlee_alice_textgen", tmp_path)
+    assert_fell(result["loss"])
+    # ModelCheckpoint(save_best_only=True) wrote the epochs that improved; load_weights read the best back
+    saved = sorted(path.name for path in tmp_path.glob("weights-improvement-*.hdf5"))
+    lowest = min(result["loss"])
+    best = f"weights-improvement-{result['loss'].index(lowest) + 1:02d}-{lowest:.4f}.hdf5"
+    assert saved and result["checkpoint"] == saved[-1] == best
+    assert len(result["generated"]) == 30
