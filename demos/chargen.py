@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
-import os
 import sys
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +35,10 @@ from scratchrnn.generate import generate
 from scratchrnn.layers import LSTM, Activation, Dense, TimeDistributed
 from scratchrnn.models import Sequential, load_model
 from scratchrnn.optimizers import Adam
-from scratchrnn.saving import CheckpointError, atomic_write, check_vocabulary
+from scratchrnn.saving import CheckpointError, check_vocabulary
 from scratchrnn.text import Vocab, clean_tutorial, read_text, strip_gutenberg, windows
 from scratchrnn.utils import set_random_seed, to_categorical
+from scratchrnn.utils.data_utils import get_file
 
 GUTENBERG_URL = "https://www.gutenberg.org/cache/epub/11/pg11.txt"
 
@@ -85,28 +84,11 @@ def parse_args(argv=None):
 
 # -- the data ----------------------------------------------------------------------------------------
 
-def cache_dir() -> Path:
-    if os.environ.get("SCRATCHRNN_CACHE"):
-        return Path(os.environ["SCRATCHRNN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "scratchrnn"
-
-
 def download_once(url: str) -> Path:
     """The cached copy of ``url``, downloaded (atomically) the first time."""
     name = Path(urllib.parse.urlparse(url).path).name or "download.txt"
-    target = cache_dir() / f"{hashlib.sha256(url.encode()).hexdigest()[:8]}-{name}"
-    if target.is_file():
-        print(f"Using the cached copy {target}")
-        return target
-    print(f"Downloading {url} ...")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(url, timeout=30) as response:
-        data = response.read()
-    with atomic_write(target) as temporary:  # never a half-written file in the cache
-        Path(temporary).write_bytes(data)
-    print(f"Saved {len(data):,} bytes to {target}")
-    return target
+    cached_name = f"{hashlib.sha256(url.encode()).hexdigest()[:8]}-{name}"  # one file per URL
+    return Path(get_file(cached_name, origin=url, cache_subdir=""))
 
 
 def load_corpus(args) -> str:
