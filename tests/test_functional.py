@@ -306,3 +306,15 @@ def test_save_under_keras_suffixes_writes_keras_weights_or_refuses(tmp_path):
     with pytest.raises(ValueError, match="Keras's .keras whole-model format"):
         model.save(tmp_path / "model.keras")
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_accuracy_of_a_one_unit_sigmoid_output_is_binary_accuracy():
+    """Keras resolves "accuracy" to binary_accuracy for a one-unit output (argmax of one column would
+    always match: a silent 1.0)."""
+    x = scratchrnn.Input(shape=(2,))
+    model = Model(x, layers.Dense(1, activation="sigmoid")(x))
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    model.set_weights([np.array([[1.0], [0.0]]), np.zeros(1)])
+    inputs = np.array([[2.0, 0.0], [-2.0, 0.0], [3.0, 1.0], [-1.0, 5.0]])  # p > 0.5 for rows 0 and 2
+    targets = np.array([1.0, 1.0, 0.0, 0.0])  # right for rows 0 and 3
+    assert model.evaluate(inputs, targets, verbose=0)[1] == 0.5

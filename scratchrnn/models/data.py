@@ -88,11 +88,16 @@ def match_targets(y, expected: tuple, loss, where: str) -> np.ndarray:
 
 
 def accuracy(y, probabilities, mask=None) -> float:
-    """The fraction of predictions (argmax over the last axis) equal to the targets; with a mask (the
-    output's, shaped like the predictions), of the real steps only (0 when there is none), as Keras 3
-    weighs its accuracy metrics by an output's mask."""
-    predicted = probabilities.argmax(axis=-1)
-    truth = y.argmax(axis=-1) if y.shape == probabilities.shape else y.reshape(predicted.shape)
+    """The fraction of predictions equal to the targets: the argmax over the last axis, or for a one-unit
+    output (a sigmoid's probability) whether it exceeds 0.5, as Keras resolves "accuracy" to
+    binary_accuracy there; with a mask (the output's, shaped like the predictions), of the real steps
+    only (0 when there is none), as Keras 3 weighs its accuracy metrics by an output's mask."""
+    if probabilities.shape[-1] == 1:
+        predicted = probabilities[..., 0] > 0.5
+        truth = y.reshape(predicted.shape) > 0.5
+    else:
+        predicted = probabilities.argmax(axis=-1)
+        truth = y.argmax(axis=-1) if y.shape == probabilities.shape else y.reshape(predicted.shape)
     if mask is None:
         return np.count_nonzero(predicted == truth) / predicted.size
     real = np.count_nonzero(mask)
