@@ -318,3 +318,9 @@ def test_accuracy_of_a_one_unit_sigmoid_output_is_binary_accuracy():
     inputs = np.array([[2.0, 0.0], [-2.0, 0.0], [3.0, 1.0], [-1.0, 5.0]])  # p > 0.5 for rows 0 and 2
     targets = np.array([1.0, 1.0, 0.0, 0.0])  # right for rows 0 and 3
     assert model.evaluate(inputs, targets, verbose=0)[1] == 0.5
+
+
+def test_a_keras_layer_scratchrnn_lacks_is_named_with_the_ones_it_has():
+    with pytest.raises(AttributeError, match=r"scratchrnn.layers has no 'Lambda'; the layers it has are .*'LSTM'"):
+        scratchrnn.layers.Lambda  # noqa: B018
+    assert not hasattr(scratchrnn.layers, "Conv2D") and hasattr(scratchrnn.layers, "Bidirectional")

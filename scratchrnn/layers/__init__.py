@@ -41,6 +41,14 @@ def deserialize(spec: dict) -> Layer:
     return LAYER_CLASSES[class_name].from_config(dict(spec["config"]))
 
 
+def __getattr__(name: str):
+    """A Keras layer scratchrnn does not have yet: say so, with the ones it has."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"scratchrnn.layers has no {name!r}; the layers it has are {sorted(LAYER_CLASSES)} "
+                         "(the README's 'What runs' lists what is not supported yet)")
+
+
 __all__ = ["DTYPES", "Input", "InputLayer", "KerasTensor", "Layer", "Node", "LAYER_CLASSES", "deserialize",
            *LAYER_CLASSES, "MaxPool1D", "GlobalMaxPool1D", "GlobalAvgPool1D",
            "concatenate", "add"]
