@@ -321,6 +321,6 @@ def test_accuracy_of_a_one_unit_sigmoid_output_is_binary_accuracy():
 
 
 def test_a_keras_layer_scratchrnn_lacks_is_named_with_the_ones_it_has():
-    with pytest.raises(AttributeError, match=r"scratchrnn.layers has no 'Lambda'; the layers it has are .*'LSTM'"):
+    with pytest.raises(AttributeError, match=r"has no 'Lambda'; the layers it has are .*'LSTM'"):
         scratchrnn.layers.Lambda  # noqa: B018
     assert not hasattr(scratchrnn.layers, "Conv2D") and hasattr(scratchrnn.layers, "Bidirectional")
