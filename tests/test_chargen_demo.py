@@ -1,15 +1,13 @@
 """demos/chargen.py end to end, in a tiny configuration: training, samples, checkpoints, resuming, the
 loss plot, and the download of the book (from a local HTTP server) with its offline failure."""
 
-import functools
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from httpserve import serving
 
 from scratchrnn.models import load_model
 from scratchrnn.text import Vocab, clean_tutorial, read_text, strip_gutenberg
@@ -76,24 +74,8 @@ def book_server(tmp_path):
     folder = tmp_path / "site"
     folder.mkdir()
     (folder / "pg11.txt").write_bytes(GUTENBERG_LIKE.encode("utf-8"))
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=folder))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/pg11.txt", requests
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(folder) as (base, requests):
+        yield f"{base}/pg11.txt", requests
 
 
 def test_downloads_the_book_once_into_the_cache_and_strips_the_licence(book_server, tmp_path):

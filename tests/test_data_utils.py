@@ -1,12 +1,10 @@
 """utils.get_file (Keras 2's keras.utils.data_utils.get_file): one download into the cache, reused after;
 the hash checked; a clear error offline, nothing half-written; archives refused."""
 
-import functools
 import hashlib
-import http.server
-import threading
 
 import pytest
+from httpserve import serving
 
 from scratchrnn.utils import data_utils, get_file
 
@@ -16,23 +14,8 @@ def server(tmp_path):
     folder = tmp_path / "served"
     folder.mkdir()
     (folder / "nietzsche.txt").write_text("supposing that truth is a woman\n")
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=folder))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/nietzsche.txt", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(folder) as (base, requests):
+        yield f"{base}/nietzsche.txt", requests
 
 
 def test_downloads_once_into_the_cache_as_keras_2_tutorials_call_it(server, tmp_path, monkeypatch):
