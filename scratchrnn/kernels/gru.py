@@ -1,10 +1,12 @@
 """GRU kernel, both Keras variants: the same forward/backward as ``scratchrnn/cells/gru.py``, with the
 time loop in Numba. The equations (L1)-(L7), (dL1)-(dL12), with variant tags (..a) reset_after=True and
-(..b) reset_after=False, and their derivation live there; the tags below point to them.
+(..b) reset_after=False, the mask's (M1)-(M2), (dM1)-(dM2) and dropout's (D1)-(D2), (dD1)-(dD2), and
+their derivation live there; the tags below point to them.
 
 Shapes: B batch, T time, D input features, H hidden units; the 3H axis holds the gate blocks z, r, h.
 Arrays are time-major inside. The loop is "jit" (all Numba) or "blas" (Python loop, BLAS products per
-step), see ``_common``.
+step), see ``_common``. A call with a mask or dropout masks runs loops of its own, which call the same
+steps; without them, the plain loops (kernels/__init__.py, note 19).
 """
 
 from __future__ import annotations
@@ -17,18 +19,34 @@ from ..cells.gru import split_bias
 from ._common import (
     SIGMOID,
     TANH,
+    DroppedProducts,
+    TransposedProducts,
     activate,
     activation_code,
+    any_masks,
     as_contiguous,
+    block_contributions,
+    block_pairs,
+    carry_masked_rows,
     derivative,
+    dropped_input_gradient,
+    dropped_input_projection,
+    dropped_products_jit,
+    empty_like_rank,
     from_tanh,
     input_gradient,
     input_projection,
+    masked_outputs,
+    masked_upstream,
     matmul_into,
     needs_preactivation,
+    prepare_masks,
+    recurrent_arguments,
+    recurrent_gradient,
     scalar_like,
     summed_over_steps,
     tanh_argument,
+    transposed_products_jit,
     upstream_time_major,
     use_jit_loop,
     uses_tanh,
@@ -44,7 +62,8 @@ JIT_LOOP_MAX_BATCH_UNITS = 160
 
 
 def forward(x, initial_states, weights, *, activation="tanh", recurrent_activation="sigmoid",
-            reset_after=True, go_backwards=False):
+            reset_after=True, go_backwards=False, mask=None, input_masks=None, recurrent_masks=None,
+            zero_output_for_mask=False):
     """Run the cell over x (B, T, D) from initial_states (h_0,); see cells/gru.py."""
     kernel, recurrent_kernel, bias = weights
     phi, sigma = activation_code(activation), activation_code(recurrent_activation)
@@ -52,9 +71,17 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     units = recurrent_kernel.shape[0]
     zr = 2 * units  # the z and r blocks share sigma and are computed together
     input_bias, recurrent_bias = split_bias(bias, units, reset_after)  # (3H,) or None each
+    masks = x_dropped = None
+    if any_masks(mask, input_masks, recurrent_masks):  # loops of their own; without, the plain ones
+        masks = prepare_masks(mask, input_masks, recurrent_masks, x, units, 3, go_backwards,
+                              zero_output_for_mask, np.result_type(x.dtype, kernel.dtype))
 
     # (L1) for all steps in one GEMM, written where the loop completes a_z, a_r, a_h in place.
-    x_tm, preact = input_projection(x, kernel, input_bias, go_backwards)  # (L1) (T, B, D), (T, B, 3H)
+    if masks is None or masks.inputs is None:
+        x_tm, preact = input_projection(x, kernel, input_bias, go_backwards)  # (L1) (T, B, D), (T, B, 3H)
+    else:
+        x_tm, x_dropped, preact = dropped_input_projection(x, kernel, input_bias, masks.inputs,
+                                                           go_backwards)  # (L1) (D1)
     steps, batch = preact.shape[:2]
     dtype = preact.dtype
     # The backward pass reads a_* only for hard_sigmoid and relu; otherwise the gates overwrite them.
@@ -70,7 +97,10 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         if recurrent_bias is None:
             recurrent_bias = np.zeros(3 * units, dtype=dtype)  # (3H,); adding 0 changes nothing
         recurrent_bias = as_contiguous(recurrent_bias, dtype)
-        if jit_loop:
+        if masks is not None:
+            h_dropped = _forward_after_masked(jit_loop, masks, recurrent_kernel, recurrent_bias, phi, sigma,
+                                              rec, preact, gates, rec_h, hidden)
+        elif jit_loop:
             _forward_loop_after(as_contiguous(recurrent_kernel, dtype), recurrent_bias, phi, sigma, rec,
                                 preact, gates, rec_h, hidden)
         else:
@@ -89,7 +119,10 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
         rec_zr = np.empty((batch, zr), dtype=dtype)  # (B, 2H), scratch for (L2b)
         reset_input = np.empty((steps, batch, units), dtype=dtype)  # (T, B, H), s_t of (L5b)
         rec_s = np.empty((batch, units), dtype=dtype)  # (B, H), scratch for s_t U_h
-        if jit_loop:
+        if masks is not None:
+            h_dropped = _forward_before_masked(jit_loop, masks, recurrent_kernel, phi, sigma, rec_zr, rec_s,
+                                               preact, gates, reset_input, hidden)
+        elif jit_loop:
             _forward_loop_before(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec_zr, rec_s, preact,
                                  gates, reset_input, hidden)
         else:
@@ -108,7 +141,84 @@ def forward(x, initial_states, weights, *, activation="tanh", recurrent_activati
     cache = dict(x_tm=x_tm, preact=preact if keep_preact else None, gates=gates, hidden=hidden, rec_h=rec_h,
                  reset_input=reset_input, weights=weights, phi=phi, sigma=sigma, reset_after=reset_after,
                  go_backwards=go_backwards)
+    if masks is not None:
+        cache.update(masks=masks, x_dropped=x_dropped, h_dropped=h_dropped)
+        return masked_outputs(hidden, masks.outputs), (hidden[-1].copy(),), cache  # (M2)
     return read_only_outputs(hidden), (hidden[-1].copy(),), cache
+
+
+def _forward_after_masked(jit_loop, masks, recurrent_kernel, recurrent_bias, phi, sigma, rec, preact, gates,
+                          rec_h, hidden):
+    """The reset_after loops with a sequence mask or recurrent dropout; returns h_dropped (or None)."""
+    steps, batch, units = rec_h.shape
+    dtype, zr = rec.dtype, 2 * units
+    steps_mask, recurrent_masks, h_dropped = recurrent_arguments(masks, steps, batch, units, dtype)
+    dropping = masks.recurrent is not None
+    if jit_loop:
+        scratch = np.empty((batch, 3 * units // max(len(recurrent_masks), 1)), dtype=dtype)  # (B, 3H / G_rec)
+        _forward_loop_after_masked(as_contiguous(recurrent_kernel, dtype), recurrent_bias, phi, sigma, rec,
+                                   preact, gates, rec_h, hidden, steps_mask, recurrent_masks, h_dropped,
+                                   scratch)
+    else:
+        if dropping:  # (h_{t-1} * mask_g) U_g (D2)
+            product = DroppedProducts(recurrent_kernel, recurrent_masks, h_dropped, len(recurrent_masks),
+                                      batch, dtype, steps)
+        else:
+            recurrent_product = RecurrentProduct(recurrent_kernel, batch, dtype, steps)  # U
+        for t in range(steps):
+            if dropping:
+                product(t, hidden[t], rec)  # (L2a) (D2) before b_rec
+            else:
+                recurrent_product(hidden[t], rec)  # (L2a) before b_rec
+            _gate_arguments_after(t, phi, sigma, rec, recurrent_bias, preact, gates,
+                                  rec_h)  # (L2a) (L3) (L4) up to tanh
+            _tanh_block(sigma, gates[t, :, :zr])  # (L3) (L4)
+            _candidate_argument_after(t, phi, sigma, preact, gates, rec_h)  # (L3) (L4) (L5a) (L6)
+            _tanh_block(phi, gates[t, :, zr:])  # (L6)
+            _hidden_update(t, phi, gates, hidden)  # (L6) after tanh, (L7)
+            if masks.steps is not None:
+                carry_masked_rows(t, 0, batch, 0, units, steps_mask, hidden, hidden[:0])  # (M1)
+    return h_dropped if dropping else None
+
+
+def _forward_before_masked(jit_loop, masks, recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates,
+                           reset_input, hidden):
+    """The reset_before loops with a sequence mask or recurrent dropout; returns h_dropped (or None).
+    With G_rec masks, z and r read masks 0 and 1 and s_t the last (one mask: all read it) (D2)."""
+    steps, batch, units = reset_input.shape
+    dtype, zr = rec_zr.dtype, 2 * units
+    steps_mask, recurrent_masks, h_dropped = recurrent_arguments(masks, steps, batch, units, dtype)
+    dropping = masks.recurrent is not None
+    zr_blocks = min(len(recurrent_masks), 2)
+    if jit_loop:
+        scratch = np.empty((batch, zr // max(zr_blocks, 1)), dtype=dtype)  # (B, 2H / blocks)
+        _forward_loop_before_masked(as_contiguous(recurrent_kernel, dtype), phi, sigma, rec_zr, rec_s, preact,
+                                    gates, reset_input, hidden, steps_mask, recurrent_masks, h_dropped,
+                                    scratch)
+        return h_dropped if dropping else None
+    if dropping:
+        product_zr = DroppedProducts(recurrent_kernel[:, :zr], recurrent_masks, h_dropped, zr_blocks, batch,
+                                     dtype, steps)  # (h_{t-1} * mask_g) U_g, g = z, r (D2)
+        reset_source = h_dropped[-1]  # (T, B, H): s_t = r_t * (h_{t-1} * mask) (D2)
+    else:
+        recurrent_zr = RecurrentProduct(recurrent_kernel[:, :zr], batch, dtype, steps)  # U_z|U_r
+        reset_source = hidden
+    recurrent_h = RecurrentProduct(recurrent_kernel[:, zr:], batch, dtype, steps)  # U_h
+    for t in range(steps):
+        if dropping:
+            product_zr(t, hidden[t], rec_zr)  # (L2b) (D2)
+        else:
+            recurrent_zr(hidden[t], rec_zr)  # (L2b)
+        _gate_arguments_before(t, sigma, rec_zr, preact, gates)  # (L3) (L4) up to tanh
+        _tanh_block(sigma, gates[t, :, :zr])  # (L3) (L4)
+        _reset_input(t, sigma, gates, reset_source, reset_input)  # (L3) (L4) after tanh, (L5b) (D2) s_t
+        recurrent_h(reset_input[t], rec_s)  # (L5b)
+        _candidate_argument_before(t, phi, rec_s, preact, gates)  # (L5b), (L6) up to tanh
+        _tanh_block(phi, gates[t, :, zr:])  # (L6)
+        _hidden_update(t, phi, gates, hidden)  # (L6) after tanh, (L7)
+        if masks.steps is not None:
+            carry_masked_rows(t, 0, batch, 0, units, steps_mask, hidden, hidden[:0])  # (M1)
+    return h_dropped if dropping else None
 
 
 @njit(cache=True)
@@ -116,21 +226,44 @@ def _forward_loop_after(recurrent_kernel, recurrent_bias, phi, sigma, rec, preac
     steps, batch, units = rec_h.shape
     for t in range(steps):
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec)  # (L2a)
-        for b in range(batch):
-            for j in range(3 * units):
-                rec[b, j] += recurrent_bias[j]  # (L2a)
-            for j in range(2 * units):
-                a = preact[t, b, j] + rec[b, j]  # (L3) (L4)
-                preact[t, b, j] = a
-                gates[t, b, j] = activate(sigma, a)  # (L3) (L4)
-            for j in range(units):
-                z, r = gates[t, b, j], gates[t, b, units + j]
-                rec_h[t, b, j] = rec[b, 2 * units + j]
-                a = preact[t, b, 2 * units + j] + r * rec_h[t, b, j]  # (L5a)
-                preact[t, b, 2 * units + j] = a
-                hh = activate(phi, a)  # (L6)
-                gates[t, b, 2 * units + j] = hh
-                hidden[t + 1, b, j] = z * hidden[t, b, j] + (scalar_like(1.0, z) - z) * hh  # (L7)
+        _forward_rows_after(t, phi, sigma, recurrent_bias, rec, preact, gates, rec_h, hidden)
+
+
+@njit(inline="always")
+def _forward_rows_after(t, phi, sigma, recurrent_bias, rec, preact, gates, rec_h, hidden):
+    """The "jit" loop's step t after the product, reset_after."""
+    batch, units = rec_h.shape[1], rec_h.shape[2]
+    for b in range(batch):
+        for j in range(3 * units):
+            rec[b, j] += recurrent_bias[j]  # (L2a)
+        for j in range(2 * units):
+            a = preact[t, b, j] + rec[b, j]  # (L3) (L4)
+            preact[t, b, j] = a
+            gates[t, b, j] = activate(sigma, a)  # (L3) (L4)
+        for j in range(units):
+            z, r = gates[t, b, j], gates[t, b, units + j]
+            rec_h[t, b, j] = rec[b, 2 * units + j]
+            a = preact[t, b, 2 * units + j] + r * rec_h[t, b, j]  # (L5a)
+            preact[t, b, 2 * units + j] = a
+            hh = activate(phi, a)  # (L6)
+            gates[t, b, 2 * units + j] = hh
+            hidden[t + 1, b, j] = z * hidden[t, b, j] + (scalar_like(1.0, z) - z) * hh  # (L7)
+
+
+@njit(cache=True)
+def _forward_loop_after_masked(recurrent_kernel, recurrent_bias, phi, sigma, rec, preact, gates, rec_h,
+                               hidden, steps_mask, recurrent_masks, h_dropped, scratch):
+    """``_forward_loop_after`` with recurrent dropout and a sequence mask (each where non-empty)."""
+    steps, batch, units = rec_h.shape
+    for t in range(steps):
+        if recurrent_masks.shape[0]:
+            dropped_products_jit(t, hidden[t], recurrent_masks, h_dropped, recurrent_kernel,
+                                 recurrent_masks.shape[0], scratch, rec)  # (L2a) (D2)
+        else:
+            matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec)  # (L2a)
+        _forward_rows_after(t, phi, sigma, recurrent_bias, rec, preact, gates, rec_h, hidden)
+        if steps_mask.shape[0]:
+            carry_masked_rows(t, 0, batch, 0, units, steps_mask, hidden, hidden[:0])  # (M1)
 
 
 # -- the "blas" forward step: Numba passes for everything but tanh, NumPy's vectorised tanh in between
@@ -284,22 +417,58 @@ def _forward_loop_before(recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, ga
     steps, batch, units = reset_input.shape
     for t in range(steps):
         matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec_zr)  # (L2b)
-        for b in range(batch):
-            for j in range(2 * units):
-                a = preact[t, b, j] + rec_zr[b, j]  # (L3) (L4)
-                preact[t, b, j] = a
-                gates[t, b, j] = activate(sigma, a)  # (L3) (L4)
-            for j in range(units):
-                reset_input[t, b, j] = gates[t, b, units + j] * hidden[t, b, j]  # (L5b) s_t
+        _gate_rows_before(t, sigma, rec_zr, preact, gates, hidden, reset_input)
         matmul_into(reset_input[t], recurrent_kernel, 0, units, 2 * units, rec_s)  # (L5b) s_t U_h
-        for b in range(batch):
-            for j in range(units):
-                z = gates[t, b, j]
-                a = preact[t, b, 2 * units + j] + rec_s[b, j]  # (L5b)
-                preact[t, b, 2 * units + j] = a
-                hh = activate(phi, a)  # (L6)
-                gates[t, b, 2 * units + j] = hh
-                hidden[t + 1, b, j] = z * hidden[t, b, j] + (scalar_like(1.0, z) - z) * hh  # (L7)
+        _candidate_rows_before(t, phi, rec_s, preact, gates, hidden)
+
+
+@njit(inline="always")
+def _gate_rows_before(t, sigma, rec_zr, preact, gates, reset_source, reset_input):
+    """The "jit" loop's step t from (L2b) to s_t = r_t * reset_source[t] (L5b), reset_before;
+    reset_source is hidden (h_{t-1}), or h_{t-1} * its recurrent dropout mask (D2)."""
+    batch, units = reset_input.shape[1], reset_input.shape[2]
+    for b in range(batch):
+        for j in range(2 * units):
+            a = preact[t, b, j] + rec_zr[b, j]  # (L3) (L4)
+            preact[t, b, j] = a
+            gates[t, b, j] = activate(sigma, a)  # (L3) (L4)
+        for j in range(units):
+            reset_input[t, b, j] = gates[t, b, units + j] * reset_source[t, b, j]  # (L5b) s_t
+
+
+@njit(inline="always")
+def _candidate_rows_before(t, phi, rec_s, preact, gates, hidden):
+    """The "jit" loop's step t after s_t U_h, reset_before."""
+    batch, units = rec_s.shape
+    for b in range(batch):
+        for j in range(units):
+            z = gates[t, b, j]
+            a = preact[t, b, 2 * units + j] + rec_s[b, j]  # (L5b)
+            preact[t, b, 2 * units + j] = a
+            hh = activate(phi, a)  # (L6)
+            gates[t, b, 2 * units + j] = hh
+            hidden[t + 1, b, j] = z * hidden[t, b, j] + (scalar_like(1.0, z) - z) * hh  # (L7)
+
+
+@njit(cache=True)
+def _forward_loop_before_masked(recurrent_kernel, phi, sigma, rec_zr, rec_s, preact, gates, reset_input,
+                                hidden, steps_mask, recurrent_masks, h_dropped, scratch):
+    """``_forward_loop_before`` with recurrent dropout and a sequence mask (each where non-empty)."""
+    steps, batch, units = reset_input.shape
+    masks = recurrent_masks.shape[0]
+    for t in range(steps):
+        if masks:
+            # z, r read masks 0, 1 (one mask: 0); s_t reads the last (D2)
+            dropped_products_jit(t, hidden[t], recurrent_masks, h_dropped, recurrent_kernel, min(masks, 2),
+                                 scratch, rec_zr)  # (L2b) (D2)
+            _gate_rows_before(t, sigma, rec_zr, preact, gates, h_dropped[masks - 1], reset_input)  # (D2)
+        else:
+            matmul_into(hidden[t], recurrent_kernel, 0, units, 0, rec_zr)  # (L2b)
+            _gate_rows_before(t, sigma, rec_zr, preact, gates, hidden, reset_input)
+        matmul_into(reset_input[t], recurrent_kernel, 0, units, 2 * units, rec_s)  # (L5b) s_t U_h
+        _candidate_rows_before(t, phi, rec_s, preact, gates, hidden)
+        if steps_mask.shape[0]:
+            carry_masked_rows(t, 0, batch, 0, units, steps_mask, hidden, hidden[:0])  # (M1)
 
 
 def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=None, d_inputs=True):
@@ -310,9 +479,12 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     # None where phi and sigma take their derivatives from the gates alone (``needs_preactivation``).
     preact = gates if cache["preact"] is None else cache["preact"]
     phi, sigma, rec_h, reset_after = cache["phi"], cache["sigma"], cache["rec_h"], cache["reset_after"]
+    masks = cache.get("masks")  # None: the plain loops
     steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
     zr = 2 * units
     d_outputs_tm, d_next = upstream_time_major(d_outputs, d_final_states[0], hidden)  # (T,B,H), (B,H)
+    if masks is not None:
+        d_outputs_tm = masked_upstream(d_outputs_tm, d_outputs, masks.outputs)  # (dM2)
 
     delta_xp = np.empty_like(preact)  # (dL5) (T, B, 3H), delta_a_z | delta_a_r | delta_a_h, filled below
     delta_h = np.empty_like(hidden[1:])  # (T, B, H), kept for the ledger
@@ -322,7 +494,10 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     if reset_after:
         # r scales the h block, so its gradient differs from delta_xp there; kept for dU, db.
         delta_rec = np.empty_like(preact)  # (T, B, 3H)
-        if jit_loop:
+        if masks is not None:
+            _backward_after_masked(jit_loop, masks, recurrent_kernel, phi, sigma, d_outputs_tm, d_next,
+                                   preact, gates, rec_h, hidden, carry, delta_h, delta_xp, delta_rec)
+        elif jit_loop:
             _backward_loop_after(phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden,
                                  as_contiguous(recurrent_kernel.T, dtype), carry, delta_h, delta_xp,
                                  delta_rec)
@@ -336,7 +511,11 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
     else:
         delta_rec = None
         delta_s = np.empty_like(d_next)  # (B, H), scratch for (dL4b)
-        if jit_loop:
+        if masks is not None:
+            _backward_before_masked(jit_loop, masks, cache["h_dropped"], recurrent_kernel, phi, sigma,
+                                    d_outputs_tm, d_next, preact, gates, hidden, carry, delta_s, delta_h,
+                                    delta_xp)
+        elif jit_loop:
             _backward_loop_before(phi, sigma, d_outputs_tm, d_next, preact, gates, hidden,
                                   as_contiguous(recurrent_kernel.T, dtype), carry, delta_s, delta_h, delta_xp)
         else:
@@ -350,29 +529,112 @@ def backward(d_outputs, d_final_states, cache, ledger=False, weight_gradients=No
                 recurrent_zr_t(delta_xp[t, :, :zr], d_next)  # (dL7b)
                 _backward_step_before_3(t, gates, carry, delta_s, d_next)  # (dL6b) (dL7b), (dL12) at t = 1
 
-    # Each recurrent-kernel column block pairs the matrix it multiplies with the gradient at its
-    # product; reset before U_h, that matrix is s_t = r_t * h_{t-1} for the h block.
+    # Each weight column block pairs the matrix it multiplies with the gradient at its product; reset
+    # before U_h, that matrix is s_t = r_t * h_{t-1} for the h block. With dropout, block g of W reads
+    # x * mask_g and block g of U h_{t-1} * mask_g (dD1) (dD2).
+    x_dropped = h_dropped = None
+    if masks is not None:
+        x_dropped, h_dropped = cache["x_dropped"], cache["h_dropped"]
+    kernel_blocks = block_pairs(x_tm if x_dropped is None else x_dropped, delta_xp)  # (dL8) (dD1)
+    h_prev = hidden[:-1] if h_dropped is None else h_dropped  # (T, B, H) | (G_rec, T, B, H)
     if reset_after:
-        recurrent_blocks = [(hidden[:-1], delta_rec)]  # (dL9a)
+        recurrent_blocks = block_pairs(h_prev, delta_rec)  # (dL9a) (dD2)
     else:
         s = cache["reset_input"]  # (L5b) (T, B, H)
-        recurrent_blocks = [(hidden[:-1], delta_xp[:, :, :zr]), (s, delta_xp[:, :, zr:])]  # (dL9b)
+        h_prev_zr = h_prev if h_dropped is None else h_dropped[:min(len(h_dropped), 2)]
+        recurrent_blocks = block_pairs(h_prev_zr, delta_xp[:, :, :zr]) + [(s, delta_xp[:, :, zr:])]  # (dL9b)
     bias_deltas = (delta_xp, delta_rec) if reset_after else (delta_xp,)  # (dL10a) (dL10b)
 
-    # Weight gradients summed over all steps, one GEMM per weight (per column block for dL9b).
-    d_kernel, *recurrent_parts = summed_over_steps(
-        (x_tm, delta_xp, None),  # (dL8) (D, 3H)
-        *[(a, d, None) for a, d in recurrent_blocks])  # (dL9a) (dL9b)
-    d_recurrent = np.concatenate(recurrent_parts, axis=1)  # (dL9a) (dL9b) (H, 3H)
+    # Weight gradients summed over all steps, one GEMM per weight (per column block for dL9b, dropout).
+    parts = summed_over_steps(*[(a, d, None) for a, d in kernel_blocks + recurrent_blocks])  # (dL8) (dL9)
+    d_kernel = parts[0] if len(kernel_blocks) == 1 else np.concatenate(parts[:len(kernel_blocks)], axis=1)
+    d_recurrent = np.concatenate(parts[len(kernel_blocks):], axis=1)  # (dL9a) (dL9b) (H, 3H)
     d_bias = None
     if bias is not None:
         d_bias = np.stack([d.sum(axis=(0, 1)) for d in bias_deltas]).reshape(
             bias.shape)  # (dL10a) (dL10b) (2, 3H) | (3H,)
-    d_x = None if not d_inputs else input_gradient(delta_xp, kernel, cache["go_backwards"])  # (dL11)
+    d_x = None
+    if d_inputs and x_dropped is None:
+        d_x = input_gradient(delta_xp, kernel, cache["go_backwards"])  # (dL11)
+    elif d_inputs:
+        d_x = dropped_input_gradient(delta_xp, kernel, masks.inputs, cache["go_backwards"])  # (dL11) (dD1)
 
-    per_step = None if not ledger else step_ledger(
-        x_tm, delta_xp, recurrent_blocks, bias_deltas, None if bias is None else bias.shape, delta_h)
+    per_step = None
+    if ledger:
+        per_step = step_ledger(x_tm, delta_xp, recurrent_blocks, bias_deltas,
+                               None if bias is None else bias.shape, delta_h)
+        if x_dropped is not None:
+            per_step["kernel"] = block_contributions(x_dropped, delta_xp)  # (dD1)
     return Gradients(d_x, (d_next,), stored(targets, (d_kernel, d_recurrent, d_bias)), per_step)
+
+
+def _backward_after_masked(jit_loop, masks, recurrent_kernel, phi, sigma, d_outputs_tm, d_next, preact, gates,
+                           rec_h, hidden, carry, delta_h, delta_xp, delta_rec):
+    """The reset_after backward loops with a sequence mask or recurrent dropout."""
+    steps, batch, units = rec_h.shape
+    dtype = preact.dtype
+    steps_mask, recurrent_masks, _ = recurrent_arguments(masks, 0, batch, units, dtype)
+    blocks = max(len(recurrent_masks), 1)
+    products = np.empty((blocks, batch, units), dtype=dtype)  # (G_rec, B, H): delta_rec_t block g U_g^T
+    if jit_loop:
+        _backward_loop_after_masked(phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden,
+                                    as_contiguous(recurrent_kernel.T, dtype), carry, delta_h, delta_xp,
+                                    delta_rec, steps_mask, recurrent_masks, products)
+        return
+    transposed_products = TransposedProducts(recurrent_kernel, blocks, batch, dtype, steps)  # U_g^T
+    for t in range(steps - 1, -1, -1):
+        _backward_step_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden, carry,
+                             delta_h, delta_xp, delta_rec)
+        transposed_products(delta_rec, t, products)  # (dL7a) (dD2)
+        recurrent_gradient(t, 0, batch, 0, units, steps_mask, recurrent_masks, products, carry, delta_h[t],
+                           d_next, delta_xp, delta_rec)  # (dL7a) (dD2) (dM1), (dL12) at t = 1
+
+
+def _backward_before_masked(jit_loop, masks, h_dropped, recurrent_kernel, phi, sigma, d_outputs_tm, d_next,
+                            preact, gates, hidden, carry, delta_s, delta_h, delta_xp):
+    """The reset_before backward loops with a sequence mask or recurrent dropout: z and r read masks 0
+    and 1, s_t the last (one mask: all read it)."""
+    steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
+    dtype, zr = preact.dtype, 2 * units
+    steps_mask, recurrent_masks, _ = recurrent_arguments(masks, 0, batch, units, dtype)
+    dropping = masks.recurrent is not None
+    blocks = min(len(recurrent_masks), 2) if dropping else 1
+    zr_masks = recurrent_masks[:blocks]  # (blocks, B, H), or empty
+    reset_mask = recurrent_masks[-1] if dropping else empty_like_rank(2, dtype)  # (B, H): s_t's
+    reset_source = h_dropped[-1] if dropping else hidden  # h_{t-1} (* mask) (D2)
+    products = np.empty((blocks, batch, units), dtype=dtype)  # (blocks, B, H)
+    if jit_loop:
+        _backward_loop_before_masked(phi, sigma, d_outputs_tm, d_next, preact, gates, hidden,
+                                     as_contiguous(recurrent_kernel.T, dtype), carry, delta_s, delta_h,
+                                     delta_xp, steps_mask, zr_masks, reset_mask, reset_source, products)
+        return
+    transposed_products = TransposedProducts(recurrent_kernel[:, :zr], blocks, batch, dtype, steps)  # U_g^T
+    delta_xp_zr = delta_xp[:, :, :zr]  # (T, B, 2H)
+    recurrent_h_t = RecurrentProduct(recurrent_kernel[:, zr:].T, batch, dtype, steps)  # (H, H)
+    for t in range(steps - 1, -1, -1):
+        _backward_step_before_1(t, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry, delta_h,
+                                delta_xp)
+        recurrent_h_t(delta_xp[t, :, zr:], delta_s)  # (dL4b)
+        _backward_step_before_2(t, sigma, preact, gates, reset_source, delta_s, delta_xp)  # (dL4b) (dD2)
+        _reset_carry(t, gates, delta_s, reset_mask, carry)  # (dL7b) (dD2)
+        transposed_products(delta_xp_zr, t, products)  # (dL7b) (dD2)
+        recurrent_gradient(t, 0, batch, 0, units, steps_mask, zr_masks, products, carry, delta_h[t], d_next,
+                           delta_xp, delta_xp[:0])  # (dL7b) (dD2) (dM1), (dL12) at t = 1
+
+
+@njit(cache=True)
+def _reset_carry(t, gates, delta_s, reset_mask, carry):
+    """carry += delta_s * r_t, times s_t's dropout mask where given: the path h_{t-1} -> s_t of (dL7b)."""
+    batch, units = carry.shape
+    for b in range(batch):
+        g_r, d_s, c_row = gates[t, b, units:2 * units], delta_s[b], carry[b]
+        if reset_mask.shape[0]:
+            mask = reset_mask[b]
+            for j in range(units):
+                c_row[j] += d_s[j] * g_r[j] * mask[j]  # (dL7b) (dD2)
+        else:
+            for j in range(units):
+                c_row[j] += d_s[j] * g_r[j]  # (dL7b)
 
 
 # -- the backward element-wise steps: the default pair (tanh, sigmoid) runs with the codes as constants,
@@ -497,3 +759,34 @@ def _backward_loop_before(phi, sigma, d_outputs_tm, d_next, preact, gates, hidde
         _backward_step_before_2(t, sigma, preact, gates, hidden, delta_s, delta_xp)
         matmul_into(delta_xp[t], recurrent_kernel_t, 0, 2 * units, 0, d_next)  # (dL7b)
         _backward_step_before_3(t, gates, carry, delta_s, d_next)  # (dL6b) (dL7b), (dL12) at t = 1
+
+
+@njit(cache=True)
+def _backward_loop_after_masked(phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden,
+                                recurrent_kernel_t, carry, delta_h, delta_xp, delta_rec, steps_mask,
+                                recurrent_masks, products):
+    """``_backward_loop_after`` with a sequence mask and recurrent dropout (each where non-empty)."""
+    steps, batch, units = rec_h.shape
+    for t in range(steps - 1, -1, -1):
+        _backward_step_after(t, phi, sigma, d_outputs_tm, d_next, preact, gates, rec_h, hidden, carry,
+                             delta_h, delta_xp, delta_rec)
+        transposed_products_jit(delta_rec[t], recurrent_kernel_t, products)  # (dL7a) (dD2)
+        recurrent_gradient(t, 0, batch, 0, units, steps_mask, recurrent_masks, products, carry, delta_h[t],
+                           d_next, delta_xp, delta_rec)  # (dL7a) (dD2) (dM1), (dL12) at t = 1
+
+
+@njit(cache=True)
+def _backward_loop_before_masked(phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, recurrent_kernel_t,
+                                 carry, delta_s, delta_h, delta_xp, steps_mask, zr_masks, reset_mask,
+                                 reset_source, products):
+    """``_backward_loop_before`` with a sequence mask and recurrent dropout (each where non-empty)."""
+    steps, batch, units = hidden.shape[0] - 1, hidden.shape[1], hidden.shape[2]
+    for t in range(steps - 1, -1, -1):
+        _backward_step_before_1(t, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry, delta_h,
+                                delta_xp)
+        matmul_into(delta_xp[t], recurrent_kernel_t, 2 * units, 3 * units, 0, delta_s)  # (dL4b)
+        _backward_step_before_2(t, sigma, preact, gates, reset_source, delta_s, delta_xp)  # (dL4b) (dD2)
+        _reset_carry(t, gates, delta_s, reset_mask, carry)  # (dL7b) (dD2)
+        transposed_products_jit(delta_xp[t, :, :2 * units], recurrent_kernel_t, products)  # (dL7b) (dD2)
+        recurrent_gradient(t, 0, batch, 0, units, steps_mask, zr_masks, products, carry, delta_h[t], d_next,
+                           delta_xp, delta_xp[:0])  # (dL7b) (dD2) (dM1), (dL12) at t = 1
