@@ -15,7 +15,7 @@ keras, tf = kerascheck.import_keras()
 
 def two_tower(lib, dtype="float64"):
     """Two inputs, a Dense layer shared by both (weights summed over two calls), an LSTM whose states
-    start a GRU (initial_state from tensors), a tensor read by two layers, two outputs."""
+    start a SimpleRNN (initial_state from tensors), tensors read by two layers, two outputs."""
     L = lib.layers
     left = lib.Input(shape=(5, 3), name="left", dtype=dtype)
     right = lib.Input(shape=(5, 3), name="right", dtype=dtype)
@@ -23,7 +23,8 @@ def two_tower(lib, dtype="float64"):
     a, b = shared(left), shared(right)
     sequence, h, c = L.LSTM(6, return_sequences=True, return_state=True, dtype=dtype, name="encoder")(a)
     decoded = L.SimpleRNN(6, dtype=dtype, name="decoder")(b, initial_state=[h])
-    merged = L.Concatenate(dtype=dtype, name="merge")([decoded, c])
+    pooled = L.GlobalAveragePooling1D(dtype=dtype, name="pooled")(a)  # a is read twice: gradients add
+    merged = L.Concatenate(dtype=dtype, name="merge")([decoded, c, pooled])
     classes = L.Dense(3, activation="softmax", dtype=dtype, name="classes")(merged)
     per_step = L.TimeDistributed(L.Dense(2, dtype=dtype), name="per_step", dtype=dtype)(sequence)
     return lib.Model([left, right], [classes, per_step])
@@ -324,3 +325,23 @@ def test_a_keras_layer_scratchrnn_lacks_is_named_with_the_ones_it_has():
     with pytest.raises(AttributeError, match=r"has no 'Lambda'; the layers it has are .*'LSTM'"):
         scratchrnn.layers.Lambda  # noqa: B018
     assert not hasattr(scratchrnn.layers, "Conv2D") and hasattr(scratchrnn.layers, "Bidirectional")
+
+
+def test_keras_2_submodules_summary_predict_proba_and_accepted_arguments(capsys):
+    from scratchrnn.layers.convolutional import Conv1D  # noqa: F401
+    from scratchrnn.layers.core import Activation, Dense, Dropout, Flatten, RepeatVector, Reshape  # noqa: F401
+    from scratchrnn.layers.embeddings import Embedding  # noqa: F401
+    from scratchrnn.layers.pooling import GlobalMaxPooling1D, MaxPooling1D  # noqa: F401
+    from scratchrnn.layers.recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
+    from scratchrnn.layers.wrappers import Bidirectional, TimeDistributed  # noqa: F401
+
+    model = two_tower(scratchrnn, dtype="float32")
+    model.summary()
+    printed = capsys.readouterr().out
+    assert "Connected to" in printed and "shared (Dense)" in printed and "(None, 5, 4)" in printed
+    layer = layers.LSTM(3, unroll=True, implementation=2, input_shape=(4, 2), batch_size=5)
+    assert layer.batch_input_shape == (5, 4, 2)
+    sequential = Sequential([layer, layers.Dense(2, activation="softmax")])
+    x = np.linspace(-1, 1, 40).reshape(5, 4, 2)
+    np.testing.assert_array_equal(sequential.predict_proba(x), sequential.predict(x))
+    np.testing.assert_array_equal(sequential.predict_classes(x), sequential.predict(x).argmax(axis=-1))
