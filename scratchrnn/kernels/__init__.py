@@ -4,7 +4,8 @@
 ``scratchrnn/cells`` (keyword options, cache in, ``Gradients`` out, the ledger too) and add no new math:
 each line that computes an equation carries the tag of that equation in the cell module, where the
 equations and their derivation are. In float64 they agree with the cells to 1e-12
-(tests/test_kernels.py, which also runs them as plain Python under NUMBA_DISABLE_JIT=1).
+(tests/test_kernels.py, with masks and dropout masks tests/test_kernels_masks.py; both also run them as
+plain Python under NUMBA_DISABLE_JIT=1).
 ``scratchrnn.backend`` picks them by default.
 
 Design, and the measurements behind it
@@ -189,7 +190,61 @@ one the size rule picks.
    3 x LSTM(700) B12 T100 step 419-429 -> 353-360 ms. ``lstm.UNIT_BLOCKS_MIN_UNITS`` keeps short steps
    (H < 384) in rows: there the meeting costs more than the thicker product saves.
 
-Leads not taken or tried and dropped (measure before adding): Numba with SVML (``intel-cmplr-lib-rt``)
+19. Masks and dropout masks (issue 13). A call with none of mask, input_masks, recurrent_masks runs the
+   loops above as they were (the plain path: the old kernels beside the new in one process, best of 40,
+   0.93-1.04x). With any of them:
+   - the input masks stay outside the recurrence: x * P_g for all steps (kept: dW reads it), one GEMM per
+     mask, with MKL through ``matrix_products`` (np.matmul beside MKL's two threads woke OpenBLAS's pool:
+     the LSTM(128) forward with 4 input masks took 30 ms instead of 6), without it np.matmul straight
+     into the gate's columns; dx = sum_g (delta^g W_g^T) * P_g. dW and dU per gate block without MKL
+     are np.matmul products on the deltas' column blocks where they lie (np.dot copies them: 2.8-5.2 ms
+     against 2.2-3.7 at the LSTM(128) shapes below).
+   - the recurrent product runs in blocks, one per recurrent mask (Keras draws one per gate when
+     recurrent_dropout > 0), block g reading h_{t-1} * Q_g, which is kept (G, T, B, H) for dU. MKL packs
+     each block once per pass and a step's blocks are one Numba call (``_common.DroppedProducts``,
+     ``TransposedProducts``; the LSTM's packed loops take them as arguments, in rows or units on two
+     threads); NumPy multiplies the blocks as one batched matmul of views. Backward, the blocks'
+     products go to (G, B, H) and ``recurrent_gradient`` sums them times the masks, adds the GRU's carry
+     and passes a masked row's delta_h_t on, in one pass.
+   - a masked step: ``carry_masked_rows`` after the step; in the LSTM backward a per-row branch in
+     ``_backward_rows`` (its plain step passes the constant NO_STEPS, which folds the branch away).
+   - where: the "jit" loops have masked copies sharing the plain ones' element-wise steps (inline
+     helpers); the "blas" Python loops have their own, calling the same Numba steps; the LSTM's MKL
+     loops are the plain ones with per-step branches (one call per pass: nothing measurable).
+   Forward + backward of one layer's kernel at benchmark (c)'s shapes, B32 T50 D65 H128 float32, without
+   dx (the first layer), best of 40 interleaved in one process over three rounds on the shared 2-core
+   machine (load 1-4), ratio to plain; "rec": an input and a recurrent mask per gate, as Keras draws them
+   for recurrent_dropout > 0; "all": those and a right-padded mask:
+
+       path                cell         plain ms  mask  left-padded  1 input mask  rec   all
+       MKL                 SimpleRNN     5.0      0.95  0.99         0.94          0.83  0.84
+                           LSTM         10.3      0.93  0.95         0.91          1.04  1.06
+                           GRU          13.4      0.96  1.00         0.97          1.01  1.02
+                           GRU before   13.4      0.99  1.00         0.96          1.02  1.03
+       no MKL, OpenBLAS 2  SimpleRNN     3.0      1.09  1.20         1.08          1.14  1.18
+                           LSTM         11.7      1.05  1.04         1.02          1.17  1.14
+                           GRU           9.4      1.00  1.06         1.02          1.21  1.22
+                           GRU before    9.8      1.05  1.06         1.03          1.18  1.18
+       no MKL, OpenBLAS 1  SimpleRNN     4.1      1.09  1.14         1.07          1.10  1.13
+                           LSTM         16.6      1.02  1.04         1.02          1.10  1.12
+                           GRU          12.7      1.04  1.06         1.02          1.15  1.16
+                           GRU before   13.3      1.02  1.05         1.06          1.11  1.12
+
+   Left padding costs the outputs' zeros (a new array, np.where) and d_outputs cleared where they are.
+   What a mask per gate costs without MKL: G small products a step, each threaded by OpenBLAS (B32
+   H128: 4 x (128, 128) 53 us against 40-45 for the one (128, 512); one thread: 50 against 42). Single
+   rounds scatter (the unchanged plain code measured against itself 0.93-1.38x without MKL at load 3;
+   one round's 25th percentiles reached 1.27 for the LSTM's "rec"). The layers (training=True, drawing
+   their masks every call, 128 units, return_sequences, backward without dx; /tmp scripts), two rounds:
+   with MKL 0.86-1.21x (LSTM "rec" highest), without 0.85-1.43x (GRU "rec" highest; its 25th
+   percentiles 1.26-1.27). The SimpleRNN with MKL is faster with masks than without: its plain "blas"
+   loop calls each packed product from Python (``RecurrentProduct.__call__``), the masked one from
+   Numba in one call a step.
+
+Leads not taken or tried and dropped (measure before adding): the SimpleRNN's and GRU's plain "blas"
+loops could call their packed products from Numba too, as the masked ones do (note 19); without MKL,
+OpenBLAS on one thread for a step's per-gate products would cut their cost (``threadpoolctl``, a new
+dependency, or a global toggle of its thread count); Numba with SVML (``intel-cmplr-lib-rt``)
 vectorises tanh and exp and could move the jit/blas crossover up; the layer wavefront of DESIGN.md
 (two layers' per-step products at once, one thread each: 873 us per layer-step against 1172 us for the
 two products of one step on 2 OpenBLAS threads, measured alone; it needs the input projection chunked
