@@ -179,31 +179,32 @@ class Trainer:
         for loss, weight, fused, y, out, mask in zip(self.losses, self.loss_weights, self._fused, ys, outputs,
                                                      self._output_masks):
             # the mask only when there is one: a Loss subclass written before masks still works unmasked
-            masked = () if mask is None else (mask,)
             if fused:  # the value and the logits gradient in one pass
-                value, gradient = loss.value_and_logits_gradient(y, out, *masked)
+                value, gradient = (loss.value_and_logits_gradient(y, out) if mask is None else
+                                   loss.value_and_logits_gradient(y, out, mask))
             else:
-                value, gradient = loss.value(y, out, *masked), None
+                value, gradient = (loss.value(y, out) if mask is None else loss.value(y, out, mask)), None
             if not np.isfinite(value):
                 raise FloatingPointError(f"the loss is {value}")
             if gradient is None:
-                gradient = loss.gradient(y, out, *masked)
-            if weight != 1.0:
-                gradient = gradient * weight
+                gradient = loss.gradient(y, out) if mask is None else loss.gradient(y, out, mask)
             values.append(value)
-            gradients.append(gradient)
+            gradients.append(gradient if weight == 1.0 else gradient * weight)
         return values, gradients
 
     def _logs(self, values, ys, outputs) -> dict:
         """The batch's logs in ``_log_names`` order: total loss, each output's loss, metrics."""
-        if len(values) == 1:  # one output: the loss and its metrics
-            logged = [self.loss_weights[0] * values[0]]
-        else:
-            total = sum(w * v for w, v in zip(self.loss_weights, values))
-            logged = [total, *values]
+        if len(values) == 1:  # one output: its loss and metrics, without the lists (batch-1 training)
+            logs = {"loss": self.loss_weights[0] * values[0]}
+            if self.metrics:
+                accuracy = data.accuracy(ys[0], outputs[0], self._output_masks[0])
+                for name in self.metrics:  # every accepted name is an accuracy
+                    logs[name] = accuracy
+            return logs
+        logged = [sum(w * v for w, v in zip(self.loss_weights, values)), *values]
         for metrics, y, out, mask in zip(self._output_metrics, ys, outputs, self._output_masks):
             if metrics:
-                logged += [data.accuracy(y, out, mask)] * len(metrics)  # every accepted name is an accuracy
+                logged += [data.accuracy(y, out, mask)] * len(metrics)
         return dict(zip(self._log_names, logged))
 
     def _train_step(self, xs, ys) -> dict:
