@@ -5,7 +5,7 @@ Nothing here is new math: the activations and their derivatives are the ones in
 ``scratchrnn/activations.py``, written once per element for Numba (``activate``/``derivative``) and
 once as in-place NumPy ufuncs (``activate_numpy``), with the same operations in the same order.
 
-Two time loops (``scratchrnn/kernels/__init__.py`` has the measurements behind them):
+Two time loops (docs/performance.md has the measurements behind them):
 
 ``"jit"``   the whole recurrence in one Numba function; the recurrent product by ``matmul_into``.
             No Python per step: wins where call overhead dominates (small batch x units).
@@ -13,11 +13,11 @@ Two time loops (``scratchrnn/kernels/__init__.py`` has the measurements behind t
             preallocated buffer, the forward gate math NumPy ufuncs (vectorised tanh; LSTM, GRU: Numba
             passes around NumPy's tanh, see ``tanh_argument``), the backward element-wise math one
             Numba call. With MKL the LSTM runs these same steps as one Numba function per pass, MKL
-            called from inside (``kernels/__init__.py``, note 13).
+            called from inside (``docs/performance.md``, note 13).
 
 ``use_jit_loop`` chooses; ``FORCE_LOOP`` overrides it (tests and benchmarks run both).
 
-Masks (the end of this module; kernels/__init__.py, note 19): what the three kernels' masked loops share.
+Masks (the end of this module; docs/performance.md, note 19): what the three kernels' masked loops share.
 The input dropout masks stay outside the recurrence (one GEMM per mask); the recurrent product runs in
 blocks, one per recurrent dropout mask, reading h_{t-1} * mask; a masked step keeps the states
 (``carry_masked_rows``) and its backward passes the state gradients on (``recurrent_gradient``).
@@ -273,7 +273,7 @@ def use_jit_loop(batch: int, units: int, max_batch_units: int | None = None) -> 
 
 # -- masks and dropout masks (issue 13) ------------------------------------------------------------
 # Shared by the three kernels. A call with none of mask, input_masks, recurrent_masks never reaches
-# this code: the plain loops run as before (kernels/__init__.py, note 19).
+# this code: the plain loops run as before (docs/performance.md, note 19).
 class Masks(NamedTuple):
     """What a forward pass with masks runs with, in processing order (``prepare_masks``).
 

@@ -6,7 +6,7 @@ their derivation live there; the tags below point to them.
 Shapes: B batch, T time, D input features, H hidden units; the 3H axis holds the gate blocks z, r, h.
 Arrays are time-major inside. The loop is "jit" (all Numba) or "blas" (Python loop, BLAS products per
 step), see ``_common``. A call with a mask or dropout masks runs loops of its own, which call the same
-steps; without them, the plain loops (kernels/__init__.py, note 19).
+steps; without them, the plain loops (docs/performance.md, note 19).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from ._common import (
 from ._packed_gemm import RecurrentProduct
 
 # The size rule for this cell: its "blas" forward step runs tanh through NumPy over whole blocks and its
-# backward steps vectorise (kernels/__init__.py note 10), which moves the crossover down from _common's
+# backward steps vectorise (docs/performance.md note 10), which moves the crossover down from _common's
 # 256 (fwd + bwd, T=20, D=H, jit vs blas ms, reset_after=True / False: B4 H32 0.21 vs 0.26 / 0.22 vs 0.32,
 # B4 H40 0.29 vs 0.32 / 0.27 vs 0.34, B2 H96 0.55 vs 0.48 / 0.54 vs 0.52, B8 H24 0.28 vs 0.28 / 0.29 vs
 # 0.34, B8 H32 0.40 vs 0.35 / 0.40 vs 0.41, B8 H48 0.67 vs 0.46 / 0.63 vs 0.53).
@@ -267,7 +267,7 @@ def _forward_loop_after_masked(recurrent_kernel, recurrent_bias, phi, sigma, rec
 
 
 # -- the "blas" forward step: Numba passes for everything but tanh, NumPy's vectorised tanh in between
-# (``_common.tanh_argument``/``from_tanh``; kernels/__init__.py, notes 9 and 10). Each pass runs the
+# (``_common.tanh_argument``/``from_tanh``; docs/performance.md, notes 9 and 10). Each pass runs the
 # default pair (tanh, sigmoid) with the codes as constants, so that its loops vectorise; gates may be
 # preact itself.
 def _tanh_block(code, block):
@@ -638,7 +638,7 @@ def _reset_carry(t, gates, delta_s, reset_mask, carry):
 
 
 # -- the backward element-wise steps: the default pair (tanh, sigmoid) runs with the codes as constants,
-# so that the activation branches fold away and LLVM vectorises the row loops (kernels/__init__.py,
+# so that the activation branches fold away and LLVM vectorises the row loops (docs/performance.md,
 # note 6); row slices, one per gate block, contiguous and indexed from 0 (no wraparound checks).
 @njit(inline="always")
 def _candidate_delta_rows(t, b, phi, sigma, d_outputs_tm, d_next, preact, gates, hidden, carry, delta_h,

@@ -5,7 +5,7 @@ The equations (L1)-(L4), (dL1)-(dL8), the mask's (M1)-(M2), (dM1)-(dM2) and drop
 Shapes: B batch, T time, D input features, H hidden units; the 4H axis holds the gate blocks i, f, c, o.
 Arrays are time-major inside. The loop is "jit" (all Numba) or "blas" (Python loop, BLAS product per
 step), see ``_common``. A call with a mask or dropout masks runs loops of its own ("jit", NumPy) or the
-MKL loops with the masks as arguments; without them, the plain loops (kernels/__init__.py, note 19).
+MKL loops with the masks as arguments; without them, the plain loops (docs/performance.md, note 19).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ loop in Numba. The equations (L1)-(L2), (dL1)-(dL7), the mask's (M1)-(M2), (dM1)
 Shapes: B batch, T time, D input features, H hidden units. Arrays are time-major inside.
 The loop is "jit" (all Numba) or "blas" (Python loop, BLAS product per step), see ``_common``. A call
 with a mask or dropout masks runs loops of its own; without them, the plain loops (note 19 of
-kernels/__init__.py).
+docs/performance.md).
 """
 
 from __future__ import annotations
