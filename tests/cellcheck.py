@@ -16,6 +16,14 @@ from scratchrnn.cells import gru, lstm, simple_rnn
 CELLS = {"simple_rnn": simple_rnn, "lstm": lstm, "gru": gru}
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 STATES = {"simple_rnn": 1, "lstm": 2, "gru": 1}
+# every cell and GRU variant, as (cell, options) with the test ids the parametrised tests use
+VARIANTS = [
+    ("simple_rnn", {}),
+    ("lstm", {}),
+    ("gru", {"reset_after": True}),
+    ("gru", {"reset_after": False}),
+]
+IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
 
 
 def random_weights(rng, cell, input_dim, units, use_bias=True, reset_after=True, dtype=np.float64):

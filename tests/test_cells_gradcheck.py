@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from cellcheck import CELLS, check_cell, random_problem
+from cellcheck import CELLS, IDS, check_cell, random_problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,6 @@ VARIANTS = [
     ("gru", {"reset_after": True}, {"reset_after": True}),
     ("gru", {"reset_after": False}, {"reset_after": False}),
 ]
-IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
 
 
 @pytest.mark.parametrize("cell, weight_options, options", VARIANTS, ids=IDS)

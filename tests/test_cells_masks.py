@@ -10,18 +10,11 @@ Keras running its own layer with ``mask=`` and, for dropout, with our masks put 
 import kerascheck
 import numpy as np
 import pytest
-from cellcheck import CELLS, GATES, check_cell, random_problem
+from cellcheck import CELLS, GATES, IDS, VARIANTS, check_cell, random_problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 TOLERANCE = 1e-6
-VARIANTS = [
-    ("simple_rnn", {}),
-    ("lstm", {}),
-    ("gru", {"reset_after": True}),
-    ("gru", {"reset_after": False}),
-]
-IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
 BATCH, STEPS, INPUT_DIM, UNITS = 4, 5, 3, 3
 RATE = 0.4
 

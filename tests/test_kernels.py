@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 import pytest
-from cellcheck import CELLS, random_problem, run_without_jit
+from cellcheck import CELLS, IDS, VARIANTS, random_problem, run_without_jit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,13 +27,6 @@ from scratchrnn.kernels import simple_rnn as k_simple_rnn
 
 KERNELS = {"simple_rnn": k_simple_rnn, "lstm": k_lstm, "gru": k_gru}
 MAX_EXAMPLES = int(os.environ.get("SCRATCHRNN_KERNEL_EXAMPLES", "20"))
-VARIANTS = [
-    ("simple_rnn", {}),
-    ("lstm", {}),
-    ("gru", {"reset_after": True}),
-    ("gru", {"reset_after": False}),
-]
-IDS = ["simple_rnn", "lstm", "gru_reset_after", "gru_reset_before"]
 # "blas": with MKL (where installed) packed at every length, in two blocks of rows on two threads where
 # there are two cores; "blas-unit-blocks": the same, the LSTM's passes in two blocks of units whatever the
 # size (``lstm.UNIT_BLOCKS_MAX_BATCH``); "blas-one-thread": on one thread; "blas-numpy": MKL off.
